@@ -1,0 +1,1 @@
+"""Content policies: ordered IF / EXCEPT IF / THEN delivery policies and their engine."""

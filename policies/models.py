@@ -1,0 +1,1 @@
+"""Content policy models (delivery policies with conditions and actions)."""

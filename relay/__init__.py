@@ -1,0 +1,1 @@
+"""The relay: relay policies, the inbound smtpd, the database queue, delivery and DSNs."""

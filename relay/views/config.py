@@ -1,0 +1,125 @@
+"""Admin UI for the relay policies (thin: forms validate, models store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailgate.crud import CrudCreateView, CrudDeleteView, CrudListView, CrudUpdateView
+from relay.forms import DeliveryRouteForm, ExternalDomainForm, SendingConnectionPolicyForm
+from relay.models import DeliveryRoute, ExternalDomain, SendingConnectionPolicy
+
+RELAY = "Relay Policies"
+
+
+class _SendingPolicy:
+    model = SendingConnectionPolicy
+    form_class = SendingConnectionPolicyForm
+    title = "Sending Connection Policies"
+    url_prefix = "relay:sendingpolicy"
+    section = RELAY
+
+
+class SendingPolicyList(_SendingPolicy, CrudListView):
+    columns = (
+        ("Name", "name"),
+        ("Enable TLS", "enable_tls"),
+        ("Require TLS", "require_tls"),
+        ("No TLS for notifications", "no_tls_for_notifications"),
+        ("Verify certificate", "verify_certificate"),
+        ("Min. TLS", "min_tls_version"),
+    )
+
+
+class SendingPolicyCreate(_SendingPolicy, CrudCreateView):
+    pass
+
+
+class SendingPolicyUpdate(_SendingPolicy, CrudUpdateView):
+    pass
+
+
+class _DefaultProtected(CrudDeleteView):
+    def refuse_reason(self, obj: Any) -> str | None:
+        if obj.is_default:
+            return f"'{obj}' is the built-in default and cannot be deleted."
+        return None
+
+
+class SendingPolicyDelete(_SendingPolicy, _DefaultProtected):
+    pass
+
+
+class _Route:
+    model = DeliveryRoute
+    form_class = DeliveryRouteForm
+    title = "Delivery Routes"
+    url_prefix = "relay:route"
+    section = RELAY
+
+
+class RouteList(_Route, CrudListView):
+    columns = (
+        ("Name", "name"),
+        ("Try using DNS first", "use_dns_first"),
+        ("Hosts", "hosts_display"),
+    )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        for route in self.object_list:
+            route.hosts_display = ", ".join(route.hosts) or "—"
+        return super().get_context_data(**kwargs)
+
+
+class RouteCreate(_Route, CrudCreateView):
+    pass
+
+
+class RouteUpdate(_Route, CrudUpdateView):
+    pass
+
+
+class RouteDelete(_Route, _DefaultProtected):
+    pass
+
+
+class _Domain:
+    model = ExternalDomain
+    form_class = ExternalDomainForm
+    title = "External Domains/Hosts"
+    url_prefix = "relay:domain"
+    section = RELAY
+
+
+class DomainList(_Domain, CrudListView):
+    search_fields = ("domain", "comment", "route__name", "sending_policy__name")
+    columns = (
+        ("Domain or host", "display_name"),
+        ("Type", "get_kind_display"),
+        ("Subdomains", "include_subdomains"),
+        ("Delivery route", "route"),
+        ("Sending connection policy", "sending_policy"),
+    )
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().select_related("route", "sending_policy")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        for entry in self.object_list:
+            shown = entry.unicode_domain
+            entry.display_name = (
+                entry.domain if shown == entry.domain else f"{shown} ({entry.domain})"
+            )
+            entry.get_kind_display = entry.get_kind_display()
+        return super().get_context_data(**kwargs)
+
+
+class DomainCreate(_Domain, CrudCreateView):
+    pass
+
+
+class DomainUpdate(_Domain, CrudUpdateView):
+    pass
+
+
+class DomainDelete(_Domain, CrudDeleteView):
+    pass

@@ -1,0 +1,1 @@
+"""Secure Mailbox: delivery profiles, redirected messages, pURLs and the recipient portal."""

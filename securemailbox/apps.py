@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SecureMailboxConfig(AppConfig):
+    name = "securemailbox"
+    verbose_name = "Secure Mailbox"

@@ -1,0 +1,3 @@
+"""The recipient portal (pURLs), outside the Admin UI."""
+
+urlpatterns: list = []
