@@ -78,6 +78,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A file, not :memory:, so that the end-to-end tests' smtpd, worker and beat processes
+    # share the test database with the test process.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("MAILGATE_TEST_DB", str(VAR_DIR / "test.sqlite3"))
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

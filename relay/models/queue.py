@@ -135,3 +135,7 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.host} {self.outcome}"
+
+
+# The tag the Secure Mailbox puts on its notifications (the vendor's exact words).
+TAG_PURL = "Secure Collaboration: PURL"
