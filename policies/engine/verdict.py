@@ -1,0 +1,133 @@
+"""``evaluate``: run a compiled ruleset over one message and return a ``Verdict``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .actions import Action, AddHeader, AddTag, RedirectSecureMailbox, Route
+from .message import EvalState, MessageContext
+from .ruleset import CompiledPolicy, ConditionGroup, Ruleset
+from .trace import TraceEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the policies decided. Services carry it out; the trace is stored for tracking.
+
+    ``final`` is None (deliver, via ``route`` or the domain's own route), ``"redirect"``
+    (to the Secure Mailbox, ``profile``), ``"hold"`` or ``"reject"`` (with ``reason``).
+    """
+
+    actions: tuple[Action, ...] = ()
+    route: str | None = None
+    headers_added: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = ()
+    final: str | None = None
+    profile: str | None = None
+    reason: str | None = None
+    trace: tuple[TraceEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actions": [a.to_dict() for a in self.actions],
+            "route": self.route,
+            "headers_added": [[name, value] for name, value in self.headers_added],
+            "tags": list(self.tags),
+            "final": self.final,
+            "profile": self.profile,
+            "reason": self.reason,
+            "trace": [t.to_dict() for t in self.trace],
+        }
+
+
+class _Outcome:
+    """The verdict being built; mutable only inside one ``evaluate`` call."""
+
+    __slots__ = ("actions", "final", "headers", "profile", "reason", "route", "tags")
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.route: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.tags: list[str] = []
+        self.final: str | None = None
+        self.profile: str | None = None
+        self.reason: str | None = None
+
+    def apply(self, action: Action, state: EvalState) -> None:
+        self.actions.append(action)
+        if isinstance(action, Route):
+            self.route = action.route
+        elif isinstance(action, AddHeader):
+            self.headers.append((action.name, action.value))
+            state.added_headers.setdefault(action.name.lower(), []).append(action.value)
+        elif isinstance(action, AddTag):
+            key = action.tag.strip().lower()
+            if not any(t.strip().lower() == key for t in self.tags):
+                self.tags.append(action.tag)
+            state.tags.add(key)
+        elif action.final is not None:
+            self.final = action.final
+            if isinstance(action, RedirectSecureMailbox):
+                self.profile = action.profile
+            else:
+                self.reason = action.reason
+
+
+def evaluate(ruleset: Ruleset, ctx: MessageContext) -> Verdict:
+    """Run the ordered policies over ``ctx``; the contract is in the package docstring."""
+    state = EvalState(ctx)
+    outcome = _Outcome()
+    trace: list[TraceEntry] = []
+    policies = ruleset.policies
+    for index, policy in enumerate(policies):
+        if not policy.spec.enabled:
+            trace.append(policy.trace_disabled)
+            continue
+        entry = _run_policy(policy, state, outcome)
+        trace.append(entry)
+        if entry.stopped_here:
+            trace.extend(p.trace_not_reached for p in policies[index + 1 :])
+            break
+    return Verdict(
+        actions=tuple(outcome.actions),
+        route=outcome.route,
+        headers_added=tuple(outcome.headers),
+        tags=tuple(outcome.tags),
+        final=outcome.final,
+        profile=outcome.profile,
+        reason=outcome.reason,
+        trace=tuple(trace),
+    )
+
+
+def _run_policy(policy: CompiledPolicy, state: EvalState, outcome: _Outcome) -> TraceEntry:
+    if policy.if_groups:
+        matched = _first_match(policy.if_groups, state)
+        if matched is None:
+            return policy.trace_no_match
+        if_reason = matched.description
+    else:
+        if_reason = "always"
+    veto = _first_match(policy.except_groups, state)
+    if veto is not None:
+        return _entry(policy, if_reason=if_reason, except_vetoed_by=veto.description)
+    for action in policy.actions:
+        outcome.apply(action, state)
+    return _entry(policy, if_reason=if_reason, fired=True, stopped_here=policy.stops)
+
+
+def _first_match(groups: tuple[ConditionGroup, ...], state: EvalState) -> ConditionGroup | None:
+    for group in groups:
+        for condition in group.conditions:
+            if not condition.test(state):
+                break
+        else:
+            return group
+    return None
+
+
+def _entry(policy: CompiledPolicy, **kwargs: Any) -> TraceEntry:
+    spec = policy.spec
+    return TraceEntry(policy_id=spec.id, name=spec.name, if_matched=True, **kwargs)
