@@ -228,6 +228,10 @@ class SinkServer:
         with self._cond:
             self._rules.data.append(ReplyRule(reply, None, times))
 
+    def clear_rules(self) -> None:
+        with self._cond:
+            self._rules = _Rules()
+
     # -- waiting and inspection --------------------------------------------------------------
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
         """Block until `count` messages have arrived; raise TimeoutError otherwise."""
