@@ -1,0 +1,1 @@
+"""Relay services: the writes (accept, processing, sending, bounces, queue, actions)."""

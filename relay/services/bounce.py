@@ -1,0 +1,108 @@
+"""Bounces: one delivery status notification (RFC 3464) per batch of failed recipients.
+
+The DSN comes from MAILER-DAEMON@MAILGATE_HOSTNAME with the null reverse-path, so that it
+can never cause another bounce (RFC 5321 §4.5.5), and goes to the original envelope sender.
+A message with the null sender gets no DSN at all (RFC 3464 §2.1 / RFC 5321 §6.1): its
+recipients stay bounced and the failure is logged. The DSN enters the queue like any other
+message (`message_accept`, client_ip=None), linked to the original (relation "dsn").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from relay.models import Message, Recipient
+from relay.models.queue import Relation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why one recipient failed, for its per-recipient DSN fields (RFC 3464 §2.3)."""
+
+    recipient: Recipient
+    status: str  # RFC 3463 enhanced status, e.g. "5.1.1", "4.4.7"
+    diagnostic: str  # the remote reply, or our own reason
+    remote_mta: str | None = None
+
+
+def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message | None:
+    """Send one DSN for `failures` (recipients already marked bounced) and link it to them.
+
+    Returns the DSN message, or None when no DSN is due (null sender, nothing failed, or
+    every recipient already had one: running this twice sends one DSN)."""
+    pending = [f for f in failures if f.recipient.dsn_message_id is None]
+    if not pending:
+        return None
+    if not message.envelope_sender:
+        log.warning(
+            "%s: %d recipient(s) bounced; no DSN for a null-sender message (RFC 3464 §2.1)",
+            message.queue_id,
+            len(pending),
+        )
+        return None
+    raw = dsn_render(message, pending)
+    from relay.services.accept import message_accept  # the inbound side owns accepting
+
+    with transaction.atomic():
+        dsn = message_accept(
+            raw=raw,
+            envelope_sender="",
+            recipients=[message.envelope_sender],
+            client_ip=None,
+            parent=message,
+            relation=Relation.DSN,
+        )
+        Recipient.objects.filter(pk__in=[f.recipient.pk for f in pending]).update(dsn_message=dsn)
+    log.info("%s: DSN %s for %d recipient(s)", message.queue_id, dsn.queue_id, len(pending))
+    return dsn
+
+
+def dsn_render(message: Message, failures: Sequence[Failure]) -> bytes:
+    """The DSN's raw bytes (CRLF), built by the pure `relay.dsn.build_dsn`."""
+    from relay import dsn as dsn_module
+    from relay.spool import spool_open
+
+    with spool_open(message.spool_name) as stream:
+        original_headers = _read_headers(stream)
+    return dsn_module.build_dsn(
+        **_dsn_arguments(message, failures, original_headers),
+    )
+
+
+def _read_headers(stream: object, limit: int = 256 * 1024) -> bytes:
+    """The header section of the original (RFC 3464 §2: the DSN returns headers only)."""
+    data = stream.read(limit)  # type: ignore[attr-defined]
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[: end + 2]
+
+
+def _dsn_arguments(
+    message: Message, failures: Sequence[Failure], original_headers: bytes
+) -> dict[str, object]:
+    from relay.dsn import DSNRecipient
+
+    return {
+        "reporting_mta": settings.MAILGATE_HOSTNAME,
+        "from_address": f"MAILER-DAEMON@{settings.MAILGATE_HOSTNAME}",
+        "to_address": message.envelope_sender,
+        "envelope_id": message.queue_id,
+        "arrival_date": message.created_at,
+        "recipients": [
+            DSNRecipient(
+                final_recipient=f.recipient.address,
+                action="failed",
+                status=f.status,
+                diagnostic=f.diagnostic,
+                remote_mta=f.remote_mta,
+            )
+            for f in failures
+        ],
+        "original_headers": original_headers,
+    }

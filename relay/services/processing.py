@@ -1,0 +1,124 @@
+"""The policy stage of a message: hop limit, policies, and carrying out their verdict.
+
+Runs once per message in the worker (DESIGN.md "How one message flows", steps 2-3). The
+message is claimed with a lease first; the verdict and the state change are committed in
+one transaction, so a second run of the same task finds nothing to do, and a worker that
+dies half-way leaves the message `received` for the sweep to hand out again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from relay.models import Message, MessageState, Recipient, RecipientState
+from relay.services import queue
+from relay.services.bounce import Failure, message_bounce
+
+log = logging.getLogger(__name__)
+
+
+class Superseded(Exception):
+    """The message left `received` while we worked (another run won): roll back."""
+
+
+def message_process(message_id: int) -> str:
+    """Run the policy stage of one message; return what happened (for logs and tests)."""
+    if not queue.message_claim(message_id):
+        return "not-claimed"
+    message = Message.objects.get(pk=message_id)
+    if message.hop_count > settings.MAILGATE_MAX_HOPS:
+        # A loop (e.g. a route back to ourselves for a message no policy redirects):
+        # RFC 5321 §6.3 says a looping message must be detected and stopped; held, it is
+        # never passed round again, and tracking shows why.
+        reason = f"hop limit: {message.hop_count} Mailgate Received headers"
+        _hold(message, reason)
+        return "held"
+    from policies.services import policies_evaluate  # the policies app owns evaluation
+
+    verdict = policies_evaluate(message)
+    try:
+        with transaction.atomic():
+            _store_verdict(message, verdict)
+            return _apply(message, verdict)
+    except Superseded:
+        return "superseded"
+
+
+def _store_verdict(message: Message, verdict: Any) -> None:
+    message.policy_trace = [entry.to_dict() for entry in verdict.trace]
+    message.verdict = verdict.to_dict()
+    message.tags = list(dict.fromkeys([*message.tags, *verdict.tags]))
+    message.headers_added = [[name, value] for name, value in verdict.headers_added]
+    message.route_name = verdict.route or ""
+    message.save(
+        update_fields=[
+            "policy_trace", "verdict", "tags", "headers_added", "route_name", "updated_at",
+        ]
+    )  # fmt: skip
+
+
+def _apply(message: Message, verdict: Any) -> str:
+    recipients = list(message.recipients.filter(state=RecipientState.QUEUED))
+    now = timezone.now()
+    if verdict.final == "reject":
+        reason = verdict.reason or "Rejected by policy"
+        _set_state(message, MessageState.ACTIVE)
+        Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(
+            state=RecipientState.BOUNCED, final_at=now, last_response=f"550 5.7.1 {reason}"
+        )
+        # The DSN is accepted in the same transaction: bounced without a DSN cannot happen.
+        fresh = list(Recipient.objects.filter(pk__in=[r.pk for r in recipients]))
+        failures = [Failure(r, "5.7.1", f"Rejected by policy: {reason}") for r in fresh]
+        message_bounce(message=message, failures=failures)
+        queue.message_finish_if_done(message.pk)
+        return "rejected"
+    if verdict.final == "hold":
+        _hold(message, verdict.reason or "held by policy")
+        return "held"
+    if verdict.final == "redirect":
+        from securemailbox.services import securemessage_redirect
+
+        _set_state(message, MessageState.ACTIVE)
+        securemessage_redirect(
+            message=message, recipients=recipients, profile_name=verdict.profile or ""
+        )
+        queue.message_finish_if_done(message.pk)
+        _enqueue_deliver_if_due(message.pk)
+        return "redirected"
+    Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(next_attempt_at=now)
+    _set_state(message, MessageState.ACTIVE)
+    _enqueue_deliver_if_due(message.pk)
+    return "queued"
+
+
+def _enqueue_deliver_if_due(message_id: int) -> None:
+    if Recipient.objects.filter(message_id=message_id, state=RecipientState.QUEUED).exists():
+        from relay.tasks import message_deliver
+
+        transaction.on_commit(lambda: message_deliver.delay(message_id))
+
+
+def _set_state(message: Message, state: str) -> None:
+    updated = Message.objects.filter(pk=message.pk, state=MessageState.RECEIVED).update(
+        state=state, lease_until=None, updated_at=timezone.now()
+    )
+    if updated != 1:  # another run finished first: roll this one back
+        raise Superseded(message.queue_id)
+    message.state = state
+
+
+def _hold(message: Message, reason: str) -> None:
+    log.warning("%s held: %s", message.queue_id, reason)
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, state=MessageState.RECEIVED).update(
+            state=MessageState.HELD, hold_reason=reason, lease_until=None,
+            updated_at=timezone.now(),
+        )  # fmt: skip
+        message.recipients.filter(state=RecipientState.QUEUED).update(
+            state=RecipientState.HELD, last_response=reason
+        )

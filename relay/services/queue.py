@@ -1,0 +1,160 @@
+"""The queue in the database: claims, leases, backoff and the sweep's targets.
+
+A worker owns a message (policy stage) or a recipient (delivery stage) only while its lease
+runs: it takes it with one conditional UPDATE, so two workers (or one task run twice) can
+never both win. A worker that dies leaves the lease to run out; the beat sweep then rings
+the doorbell again. Nothing here relies on the broker keeping a task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from relay.models import Message, MessageState, Recipient, RecipientState
+from relay.models.queue import FINAL_RECIPIENT_STATES
+
+# A message in `received` without a lease normally has its task in the broker already
+# (enqueued on commit by message_accept); the sweep leaves it alone this long.
+RECEIVED_GRACE = dt.timedelta(seconds=5)
+SWEEP_BATCH = 500
+
+log = logging.getLogger(__name__)
+
+
+def lease_delta() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.MAILGATE_LEASE_SECONDS)
+
+
+def _lease_free(now: dt.datetime) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+
+
+def message_claim(message_id: int, *, now: dt.datetime | None = None) -> bool:
+    """Take the policy-stage lease of a `received` message; False if someone holds it or
+    the message has moved on (a second run of the same task ends here)."""
+    now = now or timezone.now()
+    claimed = (
+        Message.objects.filter(pk=message_id, state=MessageState.RECEIVED)
+        .filter(_lease_free(now))
+        .update(lease_until=now + lease_delta())
+    )
+    return claimed == 1
+
+
+def recipients_due_q(now: dt.datetime) -> Q:
+    """Recipients a delivery run may take: due ones, and those whose worker's lease ran out."""
+    waiting = Q(state__in=[RecipientState.QUEUED, RecipientState.DEFERRED]) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    abandoned = Q(state=RecipientState.DELIVERING, lease_until__lte=now)
+    return waiting | abandoned
+
+
+def recipients_claim(message_id: int, *, now: dt.datetime | None = None) -> list[Recipient]:
+    """Move the due recipients of an active message to `delivering` under a lease.
+
+    One conditional UPDATE per recipient: the row changes only if it is still due, so a
+    recipient is never claimed twice. Where the database can (PostgreSQL), the candidate
+    rows are also locked with SKIP LOCKED so that concurrent workers do not even contend."""
+    now = now or timezone.now()
+    due = recipients_due_q(now)
+    base = Recipient.objects.filter(message_id=message_id, message__state=MessageState.ACTIVE)
+    claimed: list[int] = []
+    with transaction.atomic():
+        candidates = base.filter(due)
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        for pk in list(candidates.values_list("pk", flat=True)):
+            won = (
+                Recipient.objects.filter(pk=pk)
+                .filter(due)
+                .update(state=RecipientState.DELIVERING, lease_until=now + lease_delta())
+            )
+            if won:
+                claimed.append(pk)
+    return list(Recipient.objects.filter(pk__in=claimed).order_by("id"))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """MAILGATE_RETRY_BASE * 2**(attempts-1), capped at MAILGATE_RETRY_MAX (RFC 5321
+    §4.5.4.1: the retry interval should grow, at least 30 minutes in production)."""
+    base = settings.MAILGATE_RETRY_BASE
+    exponent = max(attempts - 1, 0)
+    seconds = settings.MAILGATE_RETRY_MAX if exponent > 40 else base * 2**exponent
+    return dt.timedelta(seconds=min(seconds, settings.MAILGATE_RETRY_MAX))
+
+
+def is_expired(message: Message, now: dt.datetime) -> bool:
+    """Past the maximum queue lifetime (RFC 5321 §4.5.4.1: give up after 4-5 days)."""
+    return now - message.created_at >= dt.timedelta(seconds=settings.MAILGATE_MAX_QUEUE_LIFETIME)
+
+
+def message_finish_if_done(message_id: int) -> bool:
+    """Mark an active message done once every recipient is final; True if it is done."""
+    open_left = (
+        Recipient.objects.filter(message_id=message_id)
+        .exclude(state__in=list(FINAL_RECIPIENT_STATES))
+        .exists()
+    )
+    if open_left:
+        return False
+    Message.objects.filter(pk=message_id, state=MessageState.ACTIVE).update(
+        state=MessageState.DONE, lease_until=None, updated_at=timezone.now()
+    )
+    return True
+
+
+def sweep_targets(*, now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
+    """(messages whose policy stage must run, messages with recipients to deliver)."""
+    now = now or timezone.now()
+    stale = Q(lease_until__isnull=True, created_at__lte=now - RECEIVED_GRACE) | Q(
+        lease_until__lte=now
+    )
+    to_process = list(
+        Message.objects.filter(state=MessageState.RECEIVED)
+        .filter(stale)
+        .order_by("id")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    to_deliver = list(
+        Recipient.objects.filter(message__state=MessageState.ACTIVE)
+        .filter(recipients_due_q(now))
+        .order_by("message_id")
+        .values_list("message_id", flat=True)
+        .distinct()[:SWEEP_BATCH]
+    )
+    return to_process, to_deliver
+
+
+def recipients_release_lease(recipient_ids: Sequence[int]) -> None:
+    """Give back recipients still `delivering` (a run that stopped early)."""
+    Recipient.objects.filter(pk__in=list(recipient_ids), state=RecipientState.DELIVERING).update(
+        state=RecipientState.DEFERRED, lease_until=None
+    )
+
+
+def records_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete done messages older than MAILGATE_RECORD_RETENTION_DAYS, spool files too."""
+    from relay.spool import spool_delete
+
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.MAILGATE_RECORD_RETENTION_DAYS)
+    old = Message.objects.filter(state=MessageState.DONE, updated_at__lt=cutoff)
+    count = 0
+    for pk, spool_name in old.values_list("pk", "spool_name")[: SWEEP_BATCH * 10]:
+        with transaction.atomic():
+            deleted, _ = Message.objects.filter(pk=pk, state=MessageState.DONE).delete()
+        if deleted:
+            count += 1
+            try:
+                spool_delete(spool_name)
+            except OSError:
+                log.warning("could not delete spool file %s", spool_name)
+    return count

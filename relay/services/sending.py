@@ -1,0 +1,199 @@
+"""The delivery stage: claim due recipients, deliver per domain, record what happened.
+
+The pure client (`relay.delivery.deliver`) talks SMTP; this module loads the configuration
+(route, sending connection policy), feeds it the raw spool stream with the policy-added
+headers prepended as raw lines, and stores attempts, recipient states, retries and DSNs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from relay.conncache import ConnectionCache
+from relay.delivery import Attempt, DeliveryJob, DeliveryResult, RecipientResult, deliver
+from relay.models import (
+    DeliveryAttempt,
+    DeliveryRoute,
+    Message,
+    Recipient,
+    RecipientState,
+    SendingConnectionPolicy,
+)
+from relay.models.queue import TAG_PURL
+from relay.mx import make_resolver
+from relay.routing import RouteSpec, candidates_for
+from relay.selectors import domain_settings
+from relay.services import queue
+from relay.services.bounce import Failure, message_bounce
+from relay.tls import TLSPolicy
+
+log = logging.getLogger(__name__)
+
+# RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon.
+_FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}$")
+
+_cache: ConnectionCache | None = None
+_cache_pid = 0
+
+
+def connection_cache() -> ConnectionCache:
+    """One connection cache per worker process (a forked child starts its own)."""
+    global _cache, _cache_pid
+    if _cache is None or _cache_pid != os.getpid():
+        _cache = ConnectionCache(settings.MAILGATE_CONNECTION_CACHE_IDLE)
+        _cache_pid = os.getpid()
+    return _cache
+
+
+def message_deliver(message_id: int) -> int:
+    """Deliver the due recipients of one message; return how many this run claimed."""
+    claimed = queue.recipients_claim(message_id)
+    if not claimed:
+        queue.message_finish_if_done(message_id)
+        return 0
+    message = Message.objects.get(pk=message_id)
+    by_domain: dict[str, list[Recipient]] = defaultdict(list)
+    for recipient in claimed:
+        by_domain[recipient.domain].append(recipient)
+    failures: list[Failure] = []
+    try:
+        for domain, recipients in by_domain.items():
+            result = _deliver_domain(message, domain, recipients)
+            failures.extend(_record(message, recipients, result))
+    finally:
+        # Whatever went wrong above, nothing stays `delivering` longer than needed.
+        queue.recipients_release_lease([r.pk for r in claimed if r.state == "delivering"])
+    with transaction.atomic():
+        if failures:
+            message_bounce(message=message, failures=failures)
+        queue.message_finish_if_done(message_id)
+    return len(claimed)
+
+
+def _deliver_domain(message: Message, domain: str, recipients: list[Recipient]) -> DeliveryResult:
+    from relay.spool import spool_open  # the inbound side owns the spool
+
+    route, tls_policy = delivery_settings(domain, message.route_name)
+    resolver = make_resolver(settings.MAILGATE_DNS_NAMESERVERS, settings.MAILGATE_DNS_TIMEOUT)
+    candidates = candidates_for(
+        domain, route, resolver=resolver, default_port=settings.MAILGATE_DELIVERY_PORT
+    )
+    job = DeliveryJob(
+        queue_id=message.queue_id,
+        sender=message.envelope_sender,
+        recipients=tuple(r.address for r in recipients),
+        open_data=lambda: spool_open(message.spool_name),
+        prepend=header_lines(message.headers_added),
+        is_notification=TAG_PURL in (message.tags or []),
+    )
+    return deliver(
+        job,
+        candidates,
+        tls_policy,
+        local_hostname=settings.MAILGATE_HOSTNAME,
+        cache=connection_cache(),
+    )
+
+
+def delivery_settings(domain: str, route_name: str = "") -> tuple[RouteSpec, TLSPolicy]:
+    """The route (a policy's choice overrides the domain's) and the sending policy."""
+    found = domain_settings(domain)
+    route = found.route
+    if route_name:
+        chosen = DeliveryRoute.objects.filter(name=route_name).first()
+        if chosen is None:
+            log.warning("route %r chosen by a policy does not exist; using %s", route_name, route)
+        else:
+            route = chosen
+    spec = RouteSpec(use_dns_first=route.use_dns_first, hosts=tuple(route.hosts or ()))
+    return spec, tls_policy_from(found.sending_policy)
+
+
+def tls_policy_from(policy: SendingConnectionPolicy) -> TLSPolicy:
+    return TLSPolicy(
+        enable_tls=policy.enable_tls,
+        require_tls=policy.require_tls and policy.enable_tls,
+        verify_certificate=policy.verify_certificate,
+        min_tls_version=policy.min_tls_version,
+        connect_timeout=float(policy.connect_timeout),
+        command_timeout=float(policy.command_timeout),
+        no_tls_for_notifications=policy.no_tls_for_notifications,
+    )
+
+
+def header_lines(headers: Sequence[Sequence[str]]) -> bytes:
+    """Policy-added headers as raw lines, prepended to the untouched message.
+
+    Never re-serialised by the `email` package; a name or value that could break the header
+    section (CR, LF, a colon in the name) is dropped, not repaired (RFC 5322 §2.2, §3.6.8)."""
+    lines: list[bytes] = []
+    for pair in headers or ():
+        name, value = str(pair[0]), str(pair[1])
+        if not _FIELD_NAME.match(name) or "\r" in value or "\n" in value or "\0" in value:
+            log.warning("dropped an invalid policy header %r", name)
+            continue
+        lines.append(f"{name}: {value}\r\n".encode())
+    return b"".join(lines)
+
+
+def _record(message: Message, recipients: list[Recipient], result: DeliveryResult) -> list[Failure]:
+    """Store the attempts and each recipient's outcome; return the new failures."""
+    now = timezone.now()
+    outcomes = {r.address: r for r in result.recipients}
+    failures: list[Failure] = []
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create(
+            [_attempt_row(message, attempt) for attempt in result.attempts]
+        )
+        for recipient in recipients:
+            outcome = outcomes.get(recipient.address)
+            if outcome is None:
+                continue
+            failure = _apply_outcome(message, recipient, outcome, now)
+            if failure is not None:
+                failures.append(failure)
+    return failures
+
+
+def _apply_outcome(
+    message: Message, recipient: Recipient, outcome: RecipientResult, now: dt.datetime
+) -> Failure | None:
+    attempts = recipient.attempts + 1
+    reply = f"{outcome.reply_code or ''} {outcome.reply}".strip()
+    fields: dict[str, object] = {"attempts": attempts, "lease_until": None, "last_response": reply}
+    failure = None
+    if outcome.state == "delivered":
+        fields.update(state=RecipientState.DELIVERED, final_at=now, next_attempt_at=None)
+    elif outcome.state == "bounced":
+        fields.update(state=RecipientState.BOUNCED, final_at=now, next_attempt_at=None)
+        failure = Failure(recipient, outcome.status, reply, outcome.remote_mta)
+    elif queue.is_expired(message, now):
+        # RFC 3463 X.4.7: delivery time expired; the last temporary reply is the diagnostic.
+        fields.update(state=RecipientState.BOUNCED, final_at=now, next_attempt_at=None)
+        failure = Failure(recipient, "4.4.7", f"Delivery time expired; last reply: {reply}")
+    else:
+        fields.update(state=RecipientState.DEFERRED, next_attempt_at=now + queue.backoff(attempts))
+    # Only our own claim is written: an admin's hold or bounce meanwhile is not overwritten.
+    updated = Recipient.objects.filter(pk=recipient.pk, state=RecipientState.DELIVERING).update(
+        **fields
+    )
+    recipient.state = str(fields["state"])
+    return failure if updated else None
+
+
+def _attempt_row(message: Message, a: Attempt) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        message=message, recipients=list(a.recipients), duration_ms=a.duration_ms,
+        host=a.host, ip=a.ip, port=a.port, source=a.source, tls=a.tls,
+        tls_version=a.tls_version or "", tls_cipher=a.tls_cipher or "",
+        outcome=a.outcome, reply_code=a.reply_code, reply=a.reply,
+    )  # fmt: skip
