@@ -11,14 +11,9 @@ from relay.delivery import DeliveryJob, deliver
 from relay.mx import DNSStatus
 from relay.routing import Candidate, Candidates
 from relay.tls import TLSPolicy
-from tests.support.smtp_sinks import (  # noqa: F401 - fixtures
-    SinkServer,
-    delivery_port,
-    free_port,
-    plain_partner,
-    sink_factory,
-    tls_partner,
-)
+from tests.support.smtp_sinks import SinkServer, free_port
+
+pytest_plugins = ["tests.support.smtp_sinks"]  # fixtures: tls_partner, plain_partner, ...
 
 BODY = b"From: a@sender.test\r\nTo: b@partner.test\r\nSubject: hi\r\n\r\nHello.\r\n"
 REQUIRE = TLSPolicy(require_tls=True, connect_timeout=2, command_timeout=5)
