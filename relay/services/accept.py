@@ -1,0 +1,222 @@
+"""Accepting a message: spool it, commit its rows, ring the doorbell (docs/INTERFACES.md).
+
+Used by the smtpd for every inbound message and by Mailgate itself for the messages it
+makes (DSNs, Secure Mailbox notifications; ``client_ip=None``). "Store before 250": when
+this returns, the bytes are fsync'ed and the rows committed (or, inside a caller's atomic
+block, written in it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from email.policy import default as email_policy
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from relay.hosts import HostSyntaxError, domain_to_ascii
+from relay.models import Message, Recipient
+from relay.models.queue import Relation
+from relay.received import header_block, header_fields, own_received_ids, received_build
+from relay.spool import SpoolError, spool_delete, spool_write
+
+log = logging.getLogger(__name__)
+
+# Crockford base32: its characters sort in ASCII order, so the ids sort by time.
+_B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DISPLAY_MAX = 998  # the model fields' length (RFC 5322 §2.1.1 line limit)
+_DECODE_MAX = 8 * 1024  # PARSE-1: longer header values are shown raw, never parsed
+
+
+TASK_PROCESS = "relay.tasks.message_process"
+_BROKER_BACKOFF = 30.0  # seconds without trying after a broker error: the sweep catches up
+
+
+class _Doorbell:
+    """Sends ``message_process`` tasks from one daemon thread, off the SMTP reply path.
+
+    The database is the queue and Celery only the doorbell (DESIGN.md): a send that fails
+    (broker down) is logged and dropped, and the beat sweep re-enqueues the message. A
+    broker that refuses connections can take seconds per attempt, so sending here keeps the
+    250 reply fast, and after a failure sends are skipped for a while."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+
+    def ring(self, message_id: int) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="mailgate-doorbell", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(message_id)
+
+    def _run(self) -> None:
+        while True:
+            message_id = self._queue.get()
+            if time.monotonic() < self._down_until:
+                log.info("broker down: message %s left to the sweep", message_id)
+                continue
+            try:
+                task_send(message_id)
+            except Exception:
+                self._down_until = time.monotonic() + _BROKER_BACKOFF
+                log.warning("cannot enqueue message %s; the sweep will", message_id, exc_info=True)
+
+
+def task_send(message_id: int) -> None:
+    """Enqueue the policy stage by task name: no import of the worker code is needed."""
+    from celery import current_app
+
+    current_app.send_task(TASK_PROCESS, args=[message_id], retry=False)
+
+
+_doorbell = _Doorbell()
+
+
+def doorbell_ring(message_id: int) -> None:
+    _doorbell.ring(message_id)
+
+
+def queue_id_new() -> str:
+    """16 characters: 10 of milliseconds since the epoch, then 6 random (30 bits)."""
+    value = (time.time_ns() // 1_000_000) << 30 | secrets.randbits(30)
+    return "".join(_B32[(value >> shift) & 31] for shift in range(75, -1, -5))
+
+
+def recipient_domain(address: str) -> str:
+    """The A-label, lower-case domain of an address (the part after the *last* "@")."""
+    _, at, domain = address.rpartition("@")
+    if not at:
+        raise ValueError(f"recipient {address!r} has no domain")
+    try:
+        return domain_to_ascii(domain)
+    except HostSyntaxError as exc:
+        raise ValueError(f"recipient {address!r}: {exc}") from None
+
+
+def _display(name: str, value: bytes) -> str:
+    """A header value decoded for display (RFC 2047 / RFC 6532), read-only.
+
+    The parsed object is never set back on a message (CVE-2024-6923); control characters
+    that decoding may produce (``=0D=0A`` in an encoded-word) become spaces."""
+    text = value.decode("utf-8", "replace")
+    if len(text) <= _DECODE_MAX:
+        try:
+            text = str(email_policy.header_factory(name, text))
+        except Exception:  # PARSE-3: a broken header is shown raw
+            log.debug("cannot decode %s header", name, exc_info=True)
+    cleaned = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
+    return cleaned.strip()[:_DISPLAY_MAX]
+
+
+def _is_delivery_report(fields: dict[str, bytes]) -> bool:
+    """RFC 3462/6522 multipart/report with report-type=delivery-status (RFC 3464)."""
+    value = fields.get("content-type")
+    if value is None or len(value) > _DECODE_MAX:
+        return False
+    try:
+        header = email_policy.header_factory("content-type", value.decode("utf-8", "replace"))
+        report_type = str(header.params.get("report-type", "")).lower()  # type: ignore[attr-defined]
+        return bool(
+            header.content_type == "multipart/report"  # type: ignore[attr-defined]
+            and report_type == "delivery-status"
+        )
+    except Exception:  # a broken Content-Type is simply not a report
+        return False
+
+
+def _loopback_parent(client_ip: str | None, own_ids: list[str]) -> Message | None:
+    """A message re-entering from loopback with our newest Received ``id X``: its origin."""
+    if client_ip is None or not own_ids or not own_ids[0]:
+        return None
+    if not ipaddress.ip_address(client_ip).is_loopback:
+        return None
+    return Message.objects.filter(queue_id=own_ids[0]).first()
+
+
+def message_accept(
+    *,
+    raw: bytes,
+    envelope_sender: str,
+    recipients: Sequence[str],
+    client_ip: str | None,
+    client_helo: str = "",
+    client_tls: bool = False,
+    tags: Sequence[str] = (),
+    parent: Message | None = None,
+    relation: str = "",
+) -> Message:
+    """Spool `raw` behind our Received header, commit Message + Recipients, enqueue on commit.
+
+    Raises `SpoolError` when the file or the rows cannot be stored; then nothing is left
+    behind. Raises `ValueError` for a recipient without a valid domain (before any write).
+    """
+    if not recipients:
+        raise ValueError("a message needs at least one recipient")
+    rows = [(address, recipient_domain(address)) for address in recipients]
+    hostname = settings.MAILGATE_HOSTNAME
+    queue_id = queue_id_new()
+    block = header_block(raw)
+    fields = dict(reversed(header_fields(block)))  # the first occurrence wins
+    own_ids = own_received_ids(block, hostname)
+    if parent is None and not relation:
+        parent = _loopback_parent(client_ip, own_ids)
+        relation = Relation.LOOPBACK if parent is not None else ""
+    received = received_build(
+        hostname=hostname,
+        queue_id=queue_id,
+        client_ip=client_ip,
+        client_helo=client_helo,
+        tls=client_tls,
+        recipients=list(recipients),
+    )
+    # Two chunks, never `received + raw`: a large message is not copied again.
+    spool_name = spool_write(queue_id, (received, raw))
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                queue_id=queue_id,
+                client_ip=client_ip,
+                client_helo=client_helo[:255],
+                client_tls=client_tls,
+                envelope_sender=envelope_sender,
+                spool_name=spool_name,
+                size=len(received) + len(raw),
+                subject=_display("subject", fields.get("subject", b"")),
+                header_from=_display("from", fields.get("from", b"")),
+                message_id_header=_display("message-id", fields.get("message-id", b"")),
+                hop_count=len(own_ids) + 1,  # ours included: the count in the spool file
+                is_dsn=envelope_sender == "" or _is_delivery_report(fields),
+                tags=list(dict.fromkeys(tags)),
+                parent=parent,
+                relation=relation,
+            )
+            Recipient.objects.bulk_create(
+                Recipient(message=message, address=address, domain=domain)
+                for address, domain in rows
+            )
+            transaction.on_commit(lambda: doorbell_ring(message.pk))
+    except BaseException as exc:
+        spool_delete(spool_name)
+        if isinstance(exc, DatabaseError):
+            raise SpoolError(f"cannot store message rows: {exc}") from exc
+        raise
+    log.info(
+        "%s: accepted from %s, %d recipient(s), %d bytes",
+        queue_id,
+        client_ip or "mailgate",
+        len(rows),
+        message.size,
+    )
+    return message
