@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from relay.dsn import MAX_HEADERS, FailedRecipient, build_dsn
 from relay.models import Message, Recipient
 from relay.models.queue import Relation
+from relay.services.accept import message_accept
+from relay.spool import spool_open
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,11 @@ def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message 
             len(pending),
         )
         return None
-    raw = dsn_render(message, pending)
-    from relay.services.accept import message_accept  # the inbound side owns accepting
-
+    try:
+        raw = dsn_render(message, pending)
+    except ValueError as exc:  # e.g. a sender address no DSN can be sent to
+        log.warning("%s: no DSN: %s", message.queue_id, exc)
+        return None
     with transaction.atomic():
         dsn = message_accept(
             raw=raw,
@@ -65,44 +70,25 @@ def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message 
 
 
 def dsn_render(message: Message, failures: Sequence[Failure]) -> bytes:
-    """The DSN's raw bytes (CRLF), built by the pure `relay.dsn.build_dsn`."""
-    from relay import dsn as dsn_module
-    from relay.spool import spool_open
-
+    """The DSN's raw bytes (CRLF), built by the pure `relay.dsn.build_dsn`; it quotes the
+    original's header section only (RFC 3464 §2: text/rfc822-headers)."""
     with spool_open(message.spool_name) as stream:
-        original_headers = _read_headers(stream)
-    return dsn_module.build_dsn(
-        **_dsn_arguments(message, failures, original_headers),
-    )
-
-
-def _read_headers(stream: object, limit: int = 256 * 1024) -> bytes:
-    """The header section of the original (RFC 3464 §2: the DSN returns headers only)."""
-    data = stream.read(limit)  # type: ignore[attr-defined]
-    end = data.find(b"\r\n\r\n")
-    return data if end < 0 else data[: end + 2]
-
-
-def _dsn_arguments(
-    message: Message, failures: Sequence[Failure], original_headers: bytes
-) -> dict[str, object]:
-    from relay.dsn import DSNRecipient
-
-    return {
-        "reporting_mta": settings.MAILGATE_HOSTNAME,
-        "from_address": f"MAILER-DAEMON@{settings.MAILGATE_HOSTNAME}",
-        "to_address": message.envelope_sender,
-        "envelope_id": message.queue_id,
-        "arrival_date": message.created_at,
-        "recipients": [
-            DSNRecipient(
-                final_recipient=f.recipient.address,
-                action="failed",
+        original_headers = stream.read(MAX_HEADERS)
+    hostname = settings.MAILGATE_HOSTNAME
+    return build_dsn(
+        reporting_mta=hostname,
+        original_envelope_sender=message.envelope_sender,
+        original_headers=original_headers,
+        failed=[
+            FailedRecipient(
+                address=f.recipient.address,
                 status=f.status,
                 diagnostic=f.diagnostic,
                 remote_mta=f.remote_mta,
             )
             for f in failures
         ],
-        "original_headers": original_headers,
-    }
+        arrival_date=message.created_at,
+        queue_id=message.queue_id,
+        from_address=f"MAILER-DAEMON@{hostname}",
+    )

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.models.queue import FINAL_RECIPIENT_STATES
+from relay.spool import spool_delete
 
 # A message in `received` without a lease normally has its task in the broker already
 # (enqueued on commit by message_accept); the sweep leaves it alone this long.
@@ -142,8 +143,6 @@ def recipients_release_lease(recipient_ids: Sequence[int]) -> None:
 
 def records_prune(*, now: dt.datetime | None = None) -> int:
     """Delete done messages older than MAILGATE_RECORD_RETENTION_DAYS, spool files too."""
-    from relay.spool import spool_delete
-
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.MAILGATE_RECORD_RETENTION_DAYS)
     old = Message.objects.filter(state=MessageState.DONE, updated_at__lt=cutoff)

@@ -34,6 +34,7 @@ from relay.routing import RouteSpec, candidates_for
 from relay.selectors import domain_settings
 from relay.services import queue
 from relay.services.bounce import Failure, message_bounce
+from relay.spool import spool_open
 from relay.tls import TLSPolicy
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ def message_deliver(message_id: int) -> int:
 
 
 def _deliver_domain(message: Message, domain: str, recipients: list[Recipient]) -> DeliveryResult:
-    from relay.spool import spool_open  # the inbound side owns the spool
-
     route, tls_policy = delivery_settings(domain, message.route_name)
     resolver = make_resolver(settings.MAILGATE_DNS_NAMESERVERS, settings.MAILGATE_DNS_TIMEOUT)
     candidates = candidates_for(
