@@ -1,18 +1,15 @@
-from django.contrib.auth.decorators import login_required
 from django.urls import path
-from django.views.generic import TemplateView
+
+from .views import editor, tester
 
 app_name = "policies"
 
 urlpatterns = [
-    path(
-        "",
-        login_required(
-            TemplateView.as_view(
-                template_name="placeholder.html",
-                extra_context={"title": "Delivery policies", "text": "No delivery policies yet."},
-            )
-        ),
-        name="policy-list",
-    ),
+    path("", editor.policy_list, name="policy-list"),
+    path("new/", editor.policy_create, name="policy-create"),
+    path("test/", tester.policy_test, name="policy-test"),
+    path("<int:pk>/", editor.policy_edit, name="policy-edit"),
+    path("<int:pk>/delete/", editor.policy_delete, name="policy-delete"),
+    path("<int:pk>/toggle/", editor.policy_toggle, name="policy-toggle"),
+    path("<int:pk>/move/<str:direction>/", editor.policy_move, name="policy-move"),
 ]

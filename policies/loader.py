@@ -1,0 +1,69 @@
+"""The compiled ruleset of the enabled policies, cached in-process under ``PolicyVersion``.
+
+Every change to a policy, its rows, or a route or profile it names bumps the version row
+(``policies.signals``); ``get_ruleset()`` costs one single-row query when nothing changed,
+and recompiles once when something did.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from policies.engine import PolicySpec, PolicySyntaxError, Ruleset, compile_ruleset
+
+from .models import ContentPolicy, PolicyVersion
+
+_lock = threading.Lock()
+_cache: tuple[str, Ruleset] | None = None
+
+
+class PolicyLoadError(RuntimeError):
+    """A stored policy does not compile (the forms prevent it; fail closed if it happens)."""
+
+
+def policy_queryset() -> QuerySet[ContentPolicy]:
+    """Policies in evaluation order, with the rows ``to_spec()`` reads."""
+    return ContentPolicy.objects.order_by("position", "id").prefetch_related(
+        "conditions", "actions__route", "actions__profile"
+    )
+
+
+def policy_specs(policies: Iterable[ContentPolicy]) -> list[PolicySpec]:
+    """Validated engine specs; a malformed stored policy raises PolicyLoadError naming it."""
+    specs = []
+    for policy in policies:
+        try:
+            specs.append(PolicySpec.from_dict(policy.to_spec()))
+        except PolicySyntaxError as error:
+            raise PolicyLoadError(f"delivery policy '{policy.name}': {error}") from error
+    return specs
+
+
+def build_ruleset() -> Ruleset:
+    """Compile the enabled policies, in order, from the database (no cache)."""
+    return compile_ruleset(policy_specs(policy_queryset().filter(enabled=True)))
+
+
+def get_ruleset() -> Ruleset:
+    """The enabled policies' ruleset, recompiled only when the version row changed."""
+    global _cache
+    # Read the version before the rows: a change in between makes the next call rebuild.
+    version = PolicyVersion.current()
+    cached = _cache
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with _lock:
+        cached = _cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        ruleset = build_ruleset()
+        _cache = (version, ruleset)
+        return ruleset
+
+
+def clear_cache() -> None:
+    global _cache
+    _cache = None
