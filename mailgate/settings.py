@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str
+from .logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MAILGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -157,16 +158,13 @@ MAILGATE_PURL_SECRET = env_str("MAILGATE_PURL_SECRET", "")
 MAILGATE_SECURE_EXPIRY_DAYS = env_int("MAILGATE_SECURE_EXPIRY_DAYS", 14)
 MAILGATE_RECORD_RETENTION_DAYS = env_int("MAILGATE_RECORD_RETENTION_DAYS", 30)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("MAILGATE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Structured logs (mailgate/logging.py): key=value lines ("kv"), "json" or "plain", each line
+# about a message with its queue_id; bodies and secrets are never logged.
+LOGGING = logging_config(
+    fmt=env_str("MAILGATE_LOG_FORMAT", "kv"), level=env_str("MAILGATE_LOG_LEVEL", "INFO")
+)
+# The worker and beat log through LOGGING too, instead of Celery's own root-logger setup.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Beat rings the doorbell for whatever the database says is due (names are stable).
 CELERY_BEAT_SCHEDULE = {
