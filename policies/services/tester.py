@@ -39,7 +39,6 @@ def policy_test_run(
     PolicySyntaxError for a malformed draft.
     """
     client_ip = _checked_ip(client_ip)
-    ruleset = _test_ruleset(policies)
     ctx = context_from_bytes(
         raw,
         client_ip=client_ip,
@@ -51,7 +50,7 @@ def policy_test_run(
         raise PolicyTestError(
             "this is not an email message: no header section (such as 'From: ...') was found"
         )
-    return evaluate(ruleset, ctx)
+    return evaluate(_test_ruleset(policies), ctx)
 
 
 def _checked_ip(client_ip: str | None) -> str | None:
