@@ -1,0 +1,256 @@
+"""The inbound SMTP listener: cheap checks in the session, store before 250 (DESIGN.md).
+
+`AcceptHandler` holds the aiosmtpd hooks: HELO/EHLO, MAIL and RCPT are checked in the
+event loop (no I/O); at the end of DATA the message is stored by `message_accept` in a
+worker thread, and ``250 2.0.0 Ok: queued as <id>`` is sent only after it returned.
+`SmtpdServer` runs `MailgateSMTP` on ``loop.create_server`` (an explicit hostname: no DNS
+lookup is ever made); `smtpd_run` is the ``manage.py runsmtpd`` main loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import ssl
+import weakref
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
+from django.conf import settings
+from django.db import close_old_connections
+
+from relay.certs import server_tls_context
+from relay.smtpd_checks import RelayRules, address_problem, data_problem, helo_problem
+from relay.smtpd_protocol import ConnectionCounter, MailgateSMTP
+from relay.spool import SpoolError
+
+log = logging.getLogger("relay.smtpd")
+
+REPLY_STORAGE = "451 4.3.0 Temporary storage failure, try again later"
+
+
+@dataclass(frozen=True)
+class SmtpdConfig:
+    hostname: str
+    host: str
+    port: int
+    rules: RelayRules
+    max_message_size: int
+    max_recipients: int
+    tls_context: ssl.SSLContext | None = field(default=None, compare=False)
+    timeout: float = 120.0  # corpus LEN-2: far below aiosmtpd's 300 s
+    max_connections_per_ip: int = 20
+
+    @classmethod
+    def from_settings(cls, *, tls_dir: Path | None = None, **overrides: Any) -> SmtpdConfig:
+        """Read the settings (at call time, so tests can override them); `overrides` win."""
+        hostname = settings.MAILGATE_HOSTNAME
+        tls_context = server_tls_context(
+            settings.MAILGATE_TLS_CERT,
+            settings.MAILGATE_TLS_KEY,
+            directory=tls_dir or Path(settings.VAR_DIR) / "tls",
+            hostname=hostname,
+        )
+        config = cls(
+            hostname=hostname,
+            host=settings.MAILGATE_SMTP_HOST,
+            port=settings.MAILGATE_SMTP_PORT,
+            rules=RelayRules.build(
+                settings.MAILGATE_RELAY_NETWORKS, settings.MAILGATE_LOCAL_DOMAINS
+            ),
+            max_message_size=settings.MAILGATE_MAX_MESSAGE_SIZE,
+            max_recipients=settings.MAILGATE_MAX_RECIPIENTS,
+            tls_context=tls_context,
+            timeout=float(getattr(settings, "MAILGATE_SMTP_TIMEOUT", 120)),
+            max_connections_per_ip=int(
+                getattr(settings, "MAILGATE_SMTP_MAX_CONNECTIONS_PER_IP", 20)
+            ),
+        )
+        return replace(config, **overrides)
+
+
+def _accept_blocking(**kwargs: Any) -> str:
+    """Run `message_accept` in a worker thread with a fresh database connection."""
+    from relay.services.accept import message_accept
+
+    close_old_connections()
+    try:
+        return message_accept(**kwargs).queue_id
+    finally:
+        close_old_connections()
+
+
+class AcceptHandler:
+    """aiosmtpd hooks; each returns the reply (STYLE.md: the handler checks, stores, replies)."""
+
+    def __init__(self, config: SmtpdConfig) -> None:
+        self.config = config
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        problem = helo_problem(hostname)
+        if problem:
+            return [problem]
+        session.host_name = hostname
+        # AUTH is not offered yet (aiosmtpd would list its built-in mechanisms after TLS);
+        # RFC 2034: we send enhanced status codes, so we say so.
+        kept = [line for line in responses[:-1] if not line.startswith("250-AUTH")]
+        return [*kept, "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        problem = helo_problem(hostname)
+        if problem:
+            return problem
+        session.host_name = hostname
+        return f"250 {self.config.hostname}"
+
+    async def handle_VRFY(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str
+    ) -> str:
+        # The same answer for every address: VRFY must not enumerate mailboxes (RFC 5321 §7.3).
+        return "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery"
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address != "<>":  # aiosmtpd hands the null reverse-path over as "<>" (OR-14)
+            problem = address_problem(address, recipient=False, smtputf8=envelope.smtp_utf8)
+            if problem:
+                return problem
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        problem = address_problem(address, recipient=True, smtputf8=envelope.smtp_utf8)
+        problem = problem or self.config.rules.rcpt_problem(str(session.peer[0]), address)
+        if problem:
+            log.info("%r: RCPT %r refused: %s", session.peer, address, problem)
+            return problem
+        if address in envelope.rcpt_tos:
+            return "250 2.1.5 Recipient OK (duplicate ignored)"
+        if len(envelope.rcpt_tos) >= self.config.max_recipients:
+            # RFC 5321 §4.5.3.1.8 (and §4.5.3.1.10): 452 asks the client to send the rest
+            # in another transaction.
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content
+        assert isinstance(content, bytes)
+        problem = data_problem(content)
+        if problem:
+            log.info("%r: message refused: %s", session.peer, problem)
+            return problem
+        sender = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
+        call = functools.partial(
+            _accept_blocking,
+            raw=content,
+            envelope_sender=sender,
+            recipients=list(envelope.rcpt_tos),
+            client_ip=str(session.peer[0]),
+            client_helo=session.host_name or "",
+            client_tls=session.ssl is not None,
+        )
+        try:
+            queue_id = await asyncio.get_running_loop().run_in_executor(None, call)
+        except SpoolError:
+            log.exception("%r: storage failure", session.peer)
+            return REPLY_STORAGE
+        except Exception:
+            log.exception("%r: cannot accept message", session.peer)
+            return REPLY_STORAGE
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # ST-5: a failed handshake ends that one session; no traceback in the logs.
+            log.info("TLS handshake failed: %s", error.__cause__ or error)
+            return "454 4.7.0 TLS handshake failed"
+        log.exception("SMTP session error")
+        return "451 4.3.0 Internal error, try again later"
+
+
+class SmtpdServer:
+    """The listener on one event loop; `port` is known after `start()` (port 0: a free one)."""
+
+    def __init__(self, config: SmtpdConfig) -> None:
+        self.config = config
+        self.handler = AcceptHandler(config)
+        self.counter = ConnectionCounter(config.max_connections_per_ip)
+        self._server: asyncio.Server | None = None
+        self._protocols: weakref.WeakSet[MailgateSMTP] = weakref.WeakSet()
+
+    def _protocol(self) -> MailgateSMTP:
+        protocol = MailgateSMTP(
+            self.handler,
+            counter=self.counter,
+            hostname=self.config.hostname,  # explicit: aiosmtpd would call getfqdn()
+            ident="ESMTP Mailgate",
+            data_size_limit=self.config.max_message_size,
+            enable_SMTPUTF8=True,
+            tls_context=self.config.tls_context,
+            timeout=self.config.timeout,
+            auth_require_tls=True,
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],  # AUTH is not offered yet
+            loop=asyncio.get_running_loop(),
+        )
+        self._protocols.add(protocol)
+        return protocol
+
+    async def start(self) -> None:
+        self._server = await asyncio.get_running_loop().create_server(
+            self._protocol, host=self.config.host, port=self.config.port
+        )
+        log.info(
+            "smtpd listening on %s:%s as %s", self.config.host, self.port, self.config.hostname
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for protocol in list(self._protocols):
+            if protocol.transport is not None:
+                protocol.transport.close()
+        self._protocols.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+
+def smtpd_run(config: SmtpdConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then stop listening and close the sessions."""
+
+    async def main() -> None:
+        server = SmtpdServer(config)
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("smtpd stopping")
+        await server.stop()
+
+    asyncio.run(main())
