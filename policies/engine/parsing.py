@@ -21,6 +21,11 @@ DEFAULT_MAX_HEADER_BYTES = 256 * 1024
 MAX_PARTS = 1000
 # RFC 5322 §2.1: the header section ends at the first empty line.
 _END_OF_HEADER = re.compile(rb"\n\r?\n")
+# "Name <a@b>", "\"Name\" <a@b>" or "a@b": no comments, groups, lists or quoted local parts.
+_SIMPLE_MAILBOX = re.compile(
+    r'\s*(?:(?:"[^"\\]*"|[^<>",;:@()\\]*)\s*<([^<>\s@",;:()]+@[^<>\s@",;:()]+)>'
+    r'|([^<>\s@",;:()]+@[^<>\s@",;:()]+))\s*\Z'
+)
 
 
 def context_from_bytes(
@@ -97,15 +102,21 @@ def _from_addresses(msg: Message, notes: list[str]) -> tuple[str, ...]:
     addresses: list[str] = []
     for value in msg.get_all("from", []):
         text = decode_value(value, "from", [], rfc2047=False)
-        try:
-            pairs = getaddresses([text]) if text is not None else []
-        except Exception:
-            pairs = []
-        found = [addr for _, addr in pairs if addr]
+        found = _addresses(text) if text is not None else []
         if not found:
             notes.append("header from: no address could be parsed; ignored")
         addresses.extend(found)
     return tuple(addresses)
+
+
+def _addresses(text: str) -> list[str]:
+    simple = _SIMPLE_MAILBOX.match(text)
+    if simple is not None:  # the common case, without the cost of getaddresses
+        return [simple.group(1) or simple.group(2)]
+    try:
+        return [addr for _, addr in getaddresses([text]) if addr]
+    except Exception:
+        return []
 
 
 def _is_report(msg: Message | None, notes: list[str]) -> bool:
@@ -145,6 +156,12 @@ def _attachment(part: Message, notes: list[str]) -> tuple[str, str] | None:
     try:
         ctype = part.get_content_type()
         if ctype.startswith("multipart/"):
+            return None
+        if (  # the common text part: skip the costlier parameter parsing
+            ctype.startswith("text/")
+            and "content-disposition" not in part
+            and "name" not in str(part.get("content-type", "")).lower()
+        ):
             return None
         raw_name = part.get_filename()
         disposition = part.get_content_disposition()

@@ -130,3 +130,27 @@ HEADER_BITS = st.sampled_from(
 def test_header_like_noise_never_raises(pieces):
     ctx = parse(b"".join(pieces))
     assert isinstance(ctx.parse_notes, tuple)
+
+
+ODD = 'ab @<>",;:()\\.-é'
+MAILBOXES = st.one_of(
+    st.text(alphabet=ODD, max_size=30),
+    st.builds(
+        "{} <{}@{}>{}".format,
+        st.text(alphabet=ODD, max_size=12) | st.from_regex(r'"?[a-zé ,]{0,8}"?', fullmatch=True),
+        st.from_regex(r"[a-z.é+-]{1,6}", fullmatch=True) | st.text(alphabet=ODD, max_size=6),
+        st.from_regex(r"[a-z.-]{1,6}", fullmatch=True) | st.text(alphabet=ODD, max_size=6),
+        st.sampled_from(["", " ", ",", " x"]),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(MAILBOXES)
+def test_from_fast_path_agrees_with_getaddresses(text):
+    from email.utils import getaddresses
+
+    from policies.engine.parsing import _SIMPLE_MAILBOX, _addresses
+
+    if _SIMPLE_MAILBOX.match(text):
+        assert _addresses(text) == [addr for _, addr in getaddresses([text]) if addr]
