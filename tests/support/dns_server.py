@@ -82,8 +82,12 @@ class DNSServerFixture:
             return list(self._zone.queries)
 
     def start(self) -> DNSServerFixture:
-        self._udp.start_thread()
-        self._tcp.start_thread()
+        for server in (self._udp, self._tcp):
+            # A short poll interval: shutdown() waits for it, once per test.
+            thread = threading.Thread(
+                target=server.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            )
+            thread.start()
         return self
 
     def stop(self) -> None:
