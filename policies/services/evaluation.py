@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from django.conf import settings
 
 from policies.engine import Verdict, context_from_bytes, evaluate
 from policies.loader import get_ruleset
+from relay.spool import spool_read
 
 if TYPE_CHECKING:
     from relay.models import Message
@@ -17,7 +15,7 @@ if TYPE_CHECKING:
 def policies_evaluate(message: Message, raw: bytes | None = None) -> Verdict:
     """Run the enabled policies (cached ruleset) over a queued message."""
     if raw is None:
-        raw = _spool_read(message.spool_name)
+        raw = spool_read(message.spool_name)
     ruleset = get_ruleset()
     ctx = context_from_bytes(
         raw,
@@ -28,11 +26,3 @@ def policies_evaluate(message: Message, raw: bytes | None = None) -> Verdict:
         scan_attachments="attachment" in ruleset.kinds,
     )
     return evaluate(ruleset, ctx)
-
-
-def _spool_read(name: str) -> bytes:
-    try:
-        from relay.spool import spool_read
-    except ImportError:  # the spool module is optional for this app's own tests
-        return (Path(settings.MAILGATE_SPOOL_DIR) / name).read_bytes()
-    return spool_read(name)
