@@ -21,6 +21,8 @@ from relay.services.bounce import Failure, message_bounce
 
 log = logging.getLogger(__name__)
 
+TASK_DELIVER = "relay.tasks.message_deliver"
+
 
 class Superseded(Exception):
     """The message left `received` while we worked (another run won): roll back."""
@@ -98,9 +100,7 @@ def _apply(message: Message, verdict: Any) -> str:
 
 def _enqueue_deliver_if_due(message_id: int) -> None:
     if Recipient.objects.filter(message_id=message_id, state=RecipientState.QUEUED).exists():
-        from relay.tasks import message_deliver
-
-        transaction.on_commit(lambda: message_deliver.delay(message_id))
+        queue.doorbell(TASK_DELIVER, message_id)
 
 
 def _set_state(message: Message, state: str) -> None:

@@ -29,6 +29,23 @@ SWEEP_BATCH = 500
 log = logging.getLogger(__name__)
 
 
+def doorbell(task_name: str, message_id: int) -> None:
+    """Enqueue `task_name` for a message once the current transaction commits.
+
+    A broker that is down only delays the message: the failure is logged and the beat
+    sweep finds the work in the database later (never raise after the commit)."""
+
+    def ring() -> None:
+        from celery import current_app
+
+        try:
+            current_app.send_task(task_name, args=[message_id], retry=False)
+        except Exception:
+            log.warning("cannot enqueue %s(%s); the sweep will", task_name, message_id)
+
+    transaction.on_commit(ring)
+
+
 def lease_delta() -> dt.timedelta:
     return dt.timedelta(seconds=settings.MAILGATE_LEASE_SECONDS)
 

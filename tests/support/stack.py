@@ -212,6 +212,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
+def memory_broker() -> Iterator[None]:
+    """Celery's in-memory broker for the test process (committed enqueues go nowhere fast,
+    instead of waiting for a Redis that is not running)."""
+    from mailgate.celery import app
+
+    old = app.conf.broker_url
+    _use_broker(app, "memory://")
+    yield
+    _use_broker(app, old)
+
+
+@pytest.fixture
 def mailgate_stack_env() -> dict[str, str]:
     """Extra environment for the stack's processes (parametrize to override)."""
     return {}
