@@ -244,3 +244,17 @@ def test_no_hosts_uses_the_dns_outcome() -> None:
     deferred = deliver(job(), temporary, REQUIRE, local_hostname=HELO)
     assert bounced.bounced[0].status == "5.1.2" and "null MX" in bounced.bounced[0].reply
     assert deferred.deferred[0].status == "4.4.3"
+
+
+def test_helo_fallback_when_ehlo_is_refused(plain_partner: SinkServer) -> None:
+    plain_partner.on_ehlo("502 5.5.2 EHLO not implemented")
+    result = deliver(job(), to(plain_partner), OPPORTUNISTIC, local_hostname=HELO)
+    assert result.delivered
+    assert bytes(plain_partner.wire[0]).startswith(b"ehlo mailgate.test\r\nhelo mailgate.test\r\n")
+    assert plain_partner.wait_for(1)[0].mail_options == ()  # no ESMTP parameters after HELO
+
+
+def test_helo_only_host_is_skipped_under_require_tls(plain_partner: SinkServer) -> None:
+    plain_partner.on_ehlo("502 5.5.2 EHLO not implemented")
+    result = deliver(job(), to(plain_partner), REQUIRE, local_hostname=HELO)
+    assert result.attempts[0].outcome == "skipped" and plain_partner.mail_commands == []

@@ -3,7 +3,8 @@
 A `SinkServer` records every message it accepts (`ReceivedMessage`), every MAIL command, the
 number of client connections and, with ``record_wire=True``, every raw byte the client sent
 (after TLS decryption), so smuggling tests can look at the exact DATA bytes. Replies can be
-scripted per recipient (`on_rcpt`), for MAIL (`on_mail`) and for the end of DATA (`on_data`).
+scripted for EHLO (`on_ehlo`), per recipient (`on_rcpt`), MAIL (`on_mail`) and the end of
+DATA (`on_data`).
 Waiting is event-based: ``sink.wait_for(count, timeout)``.
 
 Fixtures: ``tls_partner`` (127.0.0.2, STARTTLS) and ``plain_partner`` (127.0.0.3, no
@@ -59,6 +60,7 @@ class ReplyRule:
 
 @dataclass
 class _Rules:
+    ehlo: list[ReplyRule] = field(default_factory=list)
     mail: list[ReplyRule] = field(default_factory=list)
     rcpt: list[ReplyRule] = field(default_factory=list)
     data: list[ReplyRule] = field(default_factory=list)
@@ -75,6 +77,16 @@ class _Rules:
 class _Handler:
     def __init__(self, sink: SinkServer) -> None:
         self.sink = sink
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list[str]:
+        with self.sink._cond:
+            reply = _Rules.first(self.sink._rules.ehlo, None)
+        if reply is not None:
+            return [reply]
+        session.host_name = hostname  # aiosmtpd leaves this to a "new style" EHLO hook
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -219,6 +231,11 @@ class SinkServer:
         """E.g. ``on_rcpt("a@x.test", "451 4.3.0 later", times=1)``: 451 once, then 250."""
         with self._cond:
             self._rules.rcpt.append(ReplyRule(reply, address, times))
+
+    def on_ehlo(self, reply: str, *, times: int | None = None) -> None:
+        """E.g. ``on_ehlo("502 5.5.2 Not implemented")``: an old server that knows only HELO."""
+        with self._cond:
+            self._rules.ehlo.append(ReplyRule(reply, None, times))
 
     def on_mail(self, reply: str, *, times: int | None = None) -> None:
         with self._cond:
