@@ -44,6 +44,7 @@ class SmtpdConfig:
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     timeout: float = 120.0  # corpus LEN-2: far below aiosmtpd's 300 s
     max_connections_per_ip: int = 20
+    require_starttls: bool = False  # RFC 3207 §4: clients need not use TLS (yet)
 
     @classmethod
     def from_settings(cls, *, tls_dir: Path | None = None, **overrides: Any) -> SmtpdConfig:
@@ -206,6 +207,7 @@ class SmtpdServer:
             data_size_limit=self.config.max_message_size,
             enable_SMTPUTF8=True,
             tls_context=self.config.tls_context,
+            require_starttls=self.config.require_starttls,
             timeout=self.config.timeout,
             auth_require_tls=True,
             auth_exclude_mechanism=["LOGIN", "PLAIN"],  # AUTH is not offered yet
