@@ -151,14 +151,28 @@ def deliver(
             run.pending.append(address)
     if run.pending and not candidates.hosts:
         _no_hosts(run, candidates)
-    for candidate in candidates.hosts:
-        if not run.pending:
-            break
-        try:
+    elif run.pending and _spool_readable(run):
+        for candidate in candidates.hosts:
+            if not run.pending:
+                break
             _try_host(run, candidate, cache, local_hostname)
-        except OSError as exc:  # the spool file could not be read: nothing was sent wrongly
-            run.last_temporary = Reply(451, f"4.3.0 Cannot read the message: {exc}")
-            break
+    _defer_pending(run)
+    ordered = tuple(run.results[address] for address in dict.fromkeys(job.recipients))
+    return DeliveryResult(ordered, tuple(run.attempts))
+
+
+def _spool_readable(run: _Run) -> bool:
+    """Measure the message once, before any connection: a missing spool file defers."""
+    try:
+        run.info()
+    except OSError as exc:
+        run.last_temporary = Reply(451, f"4.3.0 Cannot read the message: {exc}")
+        return False
+    return True
+
+
+def _defer_pending(run: _Run) -> None:
+    """Recipients no host took, with the last temporary reason (RFC 3463 X.4.1 otherwise)."""
     for address in run.pending:
         last = run.last_temporary
         reply = last if isinstance(last, Reply) else Reply(451, f"4.4.1 {last}")
@@ -167,8 +181,6 @@ def deliver(
         run.results[address] = RecipientResult(
             address, "deferred", reply.status, reply.code, reply.text, None
         )
-    ordered = tuple(run.results[address] for address in dict.fromkeys(job.recipients))
-    return DeliveryResult(ordered, tuple(run.attempts))
 
 
 def _no_hosts(run: _Run, candidates: Candidates) -> None:

@@ -103,8 +103,12 @@ class Session:
                 session._starttls(policy, context)
             elif policy.require_tls:
                 raise HostUnusable("skipped", None, "TLS required but not enabled")
-        except HostUnusable:
-            session.close()
+        except HostUnusable as exc:
+            # QUIT politely where the dialogue is intact; a broken TLS layer is just closed.
+            if exc.outcome in {"skipped", "deferred"}:
+                session.quit()
+            else:
+                session.close()
             raise
         except NetworkError as exc:
             session.close()

@@ -258,3 +258,11 @@ def test_helo_only_host_is_skipped_under_require_tls(plain_partner: SinkServer) 
     plain_partner.on_ehlo("502 5.5.2 EHLO not implemented")
     result = deliver(job(), to(plain_partner), REQUIRE, local_hostname=HELO)
     assert result.attempts[0].outcome == "skipped" and plain_partner.mail_commands == []
+
+
+def test_unreadable_spool_defers_without_network(tmp_path: Any) -> None:
+    missing = tmp_path / "gone.eml"
+    nowhere = ("127.0.0.6", free_port("127.0.0.6"))
+    unreadable = DeliveryJob("Q9", "a@sender.test", ("b@partner.test",), missing.open)
+    result = deliver(unreadable, to(nowhere), REQUIRE, local_hostname=HELO)
+    assert result.deferred[0].status == "4.3.0" and result.attempts == ()
