@@ -37,12 +37,12 @@ def check_db() -> str:
 
 
 def check_broker() -> str:
-    from kombu import Connection
+    """Open a connection to the Celery broker the app is configured with (one try)."""
+    from mailgate.celery import app
 
-    url = settings.CELERY_BROKER_URL
-    with Connection(url, connect_timeout=TIMEOUT, transport_options={"max_retries": 0}) as conn:
+    with app.connection_for_write(connect_timeout=TIMEOUT) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
-        return "connected"
+    return "connected"
 
 
 def check_spool() -> str:

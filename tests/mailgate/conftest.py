@@ -28,8 +28,15 @@ def make_recipient(message: Message, address: str, state: str, *,
     )  # fmt: skip
 
 
-def make_attempt(message: Message, recipients: list[str], outcome: str, *, tls: bool = False,
-                 age: timedelta = timedelta(0), host: str = "mx.example") -> DeliveryAttempt:  # fmt: skip
+def make_attempt(
+    message: Message,
+    recipients: list[str],
+    outcome: str,
+    *,
+    tls: bool = False,
+    age: timedelta = timedelta(0),
+    host: str = "mx.example",
+) -> DeliveryAttempt:
     attempt = DeliveryAttempt.objects.create(
         message=message, recipients=recipients, outcome=outcome, tls=tls, host=host,
         tls_version="TLSv1.3" if tls else "",
