@@ -97,7 +97,7 @@ class ConnectionCache:
     def _expire(self, now: float) -> list[Session]:
         expired: list[Session] = []
         for key in list(self._sessions):
-            keep = []
+            keep: list[Session] = []
             for session in self._sessions[key]:
                 fresh = now - session.idle_since <= self.idle_timeout
                 (keep if fresh else expired).append(session)

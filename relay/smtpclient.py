@@ -198,14 +198,14 @@ class Session:
 
     def quit(self) -> None:
         """QUIT politely (a few seconds at most), then close."""
-        with contextlib.suppress(NetworkError):
+        with contextlib.suppress(*NetworkError):
             if self.smtp.sock is not None:
                 self.smtp.sock.settimeout(QUIT_TIMEOUT)
                 self.smtp.quit()
         self.close()
 
     def close(self) -> None:
-        with contextlib.suppress(NetworkError):
+        with contextlib.suppress(*NetworkError):
             self.smtp.close()
 
 
