@@ -31,7 +31,7 @@ from policies.engine import (
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
-def per_call_ns(fn: Callable[[], object], *, iterations: int, repeats: int = 5) -> float:
+def per_call_ns(fn: Callable[[], object], *, iterations: int, repeats: int = 7) -> float:
     """Best mean over ``repeats`` runs of ``iterations`` calls, in ns per call."""
     best = float("inf")
     for _ in range(repeats):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .actions import Action
 from .conditions import Check, handler_for
 from .errors import PolicySyntaxError
+from .message import EvalState
 from .specs import ConditionSpec, PolicySpec
 from .trace import TraceEntry
 
@@ -27,13 +28,25 @@ class ConditionGroup:
 
     conditions: tuple[CompiledCondition, ...]
     description: str
+    #: does every condition of the group hold? (one call; short-circuits like ``and``)
+    test: Check
+
+
+#: Returns the first group that holds, or None.
+Matcher = Callable[[EvalState], ConditionGroup | None]
+ALWAYS = ConditionGroup((), "always", lambda state: True)
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledPolicy:
     spec: PolicySpec
+    enabled: bool
     if_groups: tuple[ConditionGroup, ...]
     except_groups: tuple[ConditionGroup, ...]
+    #: the IF's first matching group (``ALWAYS`` for an empty IF), or None
+    match_if: Matcher
+    #: the EXCEPT IF's first matching group (never one for an empty EXCEPT IF), or None
+    match_except: Matcher
     actions: tuple[Action, ...]
     #: True when processing ends after this policy fires (no "continue", or a final action).
     stops: bool
@@ -85,10 +98,15 @@ def compile_policy(spec: PolicySpec) -> CompiledPolicy:
     def entry(**kwargs: Any) -> TraceEntry:
         return TraceEntry(policy_id=spec.id, name=spec.name, **kwargs)
 
+    if_groups = compile_groups(spec.if_conditions)
+    except_groups = compile_groups(spec.except_conditions)
     return CompiledPolicy(
         spec=spec,
-        if_groups=compile_groups(spec.if_conditions),
-        except_groups=compile_groups(spec.except_conditions),
+        enabled=spec.enabled,
+        if_groups=if_groups,
+        except_groups=except_groups,
+        match_if=first_of(if_groups or (ALWAYS,)),
+        match_except=first_of(except_groups),
         actions=spec.actions,
         stops=not spec.continue_processing or any(a.final for a in spec.actions),
         trace_disabled=entry(skipped_disabled=True),
@@ -104,7 +122,38 @@ def compile_groups(conditions: Iterable[ConditionSpec]) -> tuple[ConditionGroup,
         if index == 0 or condition.join == "or":
             groups.append([])
         groups[-1].append(compile_condition(condition))
-    return tuple(ConditionGroup(tuple(g), " and ".join(c.description for c in g)) for g in groups)
+    return tuple(
+        ConditionGroup(tuple(g), " and ".join(c.description for c in g), all_of(g)) for g in groups
+    )
+
+
+def all_of(conditions: list[CompiledCondition]) -> Check:
+    """One callable for an AND-group; the common short groups avoid a Python loop."""
+    tests = tuple(c.test for c in conditions)
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda state: first(state) and second(state)
+    return lambda state: all(test(state) for test in tests)
+
+
+def first_of(groups: tuple[ConditionGroup, ...]) -> Matcher:
+    """The OR of the groups, answering which group held first."""
+    if not groups:
+        return lambda state: None
+    if len(groups) == 1:
+        (only,) = groups
+        test = only.test
+        return lambda state: only if test(state) else None
+
+    def first(state: EvalState) -> ConditionGroup | None:
+        for group in groups:
+            if group.test(state):
+                return group
+        return None
+
+    return first
 
 
 def compile_condition(condition: ConditionSpec) -> CompiledCondition:

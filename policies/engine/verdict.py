@@ -82,10 +82,14 @@ def evaluate(ruleset: Ruleset, ctx: MessageContext) -> Verdict:
     trace: list[TraceEntry] = []
     policies = ruleset.policies
     for index, policy in enumerate(policies):
-        if not policy.spec.enabled:
+        if not policy.enabled:
             trace.append(policy.trace_disabled)
             continue
-        entry = _run_policy(policy, state, outcome)
+        matched = policy.match_if(state)
+        if matched is None:
+            trace.append(policy.trace_no_match)
+            continue
+        entry = _fire_unless_vetoed(policy, matched, state, outcome)
         trace.append(entry)
         if entry.stopped_here:
             trace.extend(p.trace_not_reached for p in policies[index + 1 :])
@@ -102,32 +106,26 @@ def evaluate(ruleset: Ruleset, ctx: MessageContext) -> Verdict:
     )
 
 
-def _run_policy(policy: CompiledPolicy, state: EvalState, outcome: _Outcome) -> TraceEntry:
-    if policy.if_groups:
-        matched = _first_match(policy.if_groups, state)
-        if matched is None:
-            return policy.trace_no_match
-        if_reason = matched.description
-    else:
-        if_reason = "always"
-    veto = _first_match(policy.except_groups, state)
+def _fire_unless_vetoed(
+    policy: CompiledPolicy, matched: ConditionGroup, state: EvalState, outcome: _Outcome
+) -> TraceEntry:
+    spec = policy.spec
+    veto = policy.match_except(state)
     if veto is not None:
-        return _entry(policy, if_reason=if_reason, except_vetoed_by=veto.description)
+        return TraceEntry(
+            spec.id,
+            spec.name,
+            if_matched=True,
+            if_reason=matched.description,
+            except_vetoed_by=veto.description,
+        )
     for action in policy.actions:
         outcome.apply(action, state)
-    return _entry(policy, if_reason=if_reason, fired=True, stopped_here=policy.stops)
-
-
-def _first_match(groups: tuple[ConditionGroup, ...], state: EvalState) -> ConditionGroup | None:
-    for group in groups:
-        for condition in group.conditions:
-            if not condition.test(state):
-                break
-        else:
-            return group
-    return None
-
-
-def _entry(policy: CompiledPolicy, **kwargs: Any) -> TraceEntry:
-    spec = policy.spec
-    return TraceEntry(policy_id=spec.id, name=spec.name, if_matched=True, **kwargs)
+    return TraceEntry(
+        spec.id,
+        spec.name,
+        if_matched=True,
+        if_reason=matched.description,
+        fired=True,
+        stopped_here=policy.stops,
+    )
