@@ -1,0 +1,114 @@
+"""Rate limits for the portal, kept in the database.
+
+Django's LocMem cache is per process, so gunicorn's workers would each count on their own;
+the database is shared by every web process and machine, so the counters live there
+(``PortalThrottle``, fixed windows). Scopes (see ``LIMITS``): misses (unknown, expired or
+revoked tokens) per client IP and per network (/24, /64), wrong codes or passwords per
+IP and per item, codes sent and replies sent per item. The client IP is ``REMOTE_ADDR``:
+behind a reverse proxy, have the proxy (or a middleware you trust) set it.
+
+A miss is counted *before* the token is looked at, and a blocked client gets 429 for every
+token, so the answer never tells a valid token from an invalid one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import PortalThrottle
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    seconds: int
+
+
+LIMITS = {
+    "miss-ip": Limit(30, 600),
+    "miss-net": Limit(120, 600),
+    "verify-ip": Limit(20, 900),
+    "verify-item": Limit(10, 900),
+    "code-item": Limit(5, 3600),
+    "reply-item": Limit(20, 86400),
+}
+
+
+def client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def client_network(ip: str) -> str:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _key(scope: str, subject: str, now: dt.datetime) -> tuple[str, dt.datetime]:
+    limit = LIMITS[scope]
+    window = int(now.timestamp()) // limit.seconds
+    ends = dt.datetime.fromtimestamp((window + 1) * limit.seconds, tz=dt.UTC)
+    return f"{scope}:{subject}:{window}"[:200], ends
+
+
+def throttle_blocked(*, scope: str, subject: str, now: dt.datetime | None = None) -> bool:
+    """True when this subject has used up its allowance in the current window."""
+    key, _ = _key(scope, subject, now or timezone.now())
+    count = PortalThrottle.objects.filter(key=key).values_list("count", flat=True).first()
+    return (count or 0) >= LIMITS[scope].count
+
+
+def throttle_hit(*, scope: str, subject: str, now: dt.datetime | None = None) -> bool:
+    """Count one event; True when it is still within the limit."""
+    key, ends = _key(scope, subject, now or timezone.now())
+    for _ in range(3):
+        with transaction.atomic():
+            if PortalThrottle.objects.filter(key=key).update(count=F("count") + 1):
+                count = PortalThrottle.objects.get(key=key).count
+                return count <= LIMITS[scope].count
+            try:
+                with transaction.atomic():
+                    PortalThrottle.objects.create(key=key, count=1, expires_at=ends)
+                return True
+            except IntegrityError:  # another process created it first: count again
+                continue
+    return False
+
+
+def throttle_prune(*, now: dt.datetime | None = None) -> int:
+    deleted, _ = PortalThrottle.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    return deleted
+
+
+def miss_blocked(request: HttpRequest) -> bool:
+    ip = client_ip(request)
+    return throttle_blocked(scope="miss-ip", subject=ip) or throttle_blocked(
+        scope="miss-net", subject=client_network(ip)
+    )
+
+
+def miss_record(request: HttpRequest) -> None:
+    ip = client_ip(request)
+    throttle_hit(scope="miss-ip", subject=ip)
+    throttle_hit(scope="miss-net", subject=client_network(ip))
+
+
+def verify_blocked(request: HttpRequest, item_id: int) -> bool:
+    return throttle_blocked(scope="verify-ip", subject=client_ip(request)) or throttle_blocked(
+        scope="verify-item", subject=str(item_id)
+    )
+
+
+def verify_failed(request: HttpRequest, item_id: int) -> None:
+    throttle_hit(scope="verify-ip", subject=client_ip(request))
+    throttle_hit(scope="verify-item", subject=str(item_id))
