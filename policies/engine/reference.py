@@ -21,6 +21,8 @@ from .specs import ConditionSpec, PolicySpec
 NOTIFICATION_HEADER = "X-SecureMailNotification"
 NOTIFICATION_TAG = "Secure Collaboration: PURL"
 LOOPBACK_IP = "127.0.0.1"
+FROM_LOOPBACK = ConditionSpec("sender_ip", {"values": [LOOPBACK_IP]})
+HAS_NOTIFICATION_HEADER = ConditionSpec("header", {"values": [{"name": NOTIFICATION_HEADER}]})
 
 
 def reference_policies(
@@ -37,17 +39,10 @@ def reference_policies(
     if mode not in ("A", "B"):
         raise ValueError(f"mode must be 'A' or 'B', not {mode!r}")
     sender = sender_pattern or f"secureMailer*@{local_domain}"
-    from_ip = ConditionSpec("sender_ip", {"values": [LOOPBACK_IP]})
-    has_header = ConditionSpec("header", {"values": [{"name": NOTIFICATION_HEADER}]})
+    from_ip, has_header = FROM_LOOPBACK, HAS_NOTIFICATION_HEADER
     from_notifier = ConditionSpec("sender_address", {"values": [sender], "check": "both"})
     policies = [
-        PolicySpec(
-            id=first_id,
-            name="Redirect looped-back mail to the Secure Mailbox",
-            if_conditions=(from_ip,),
-            except_conditions=(has_header, ConditionSpec("is_dsn", join="or")),
-            actions=(RedirectSecureMailbox(profile),),
-        ),
+        _redirect_looped_back(first_id, profile),
         PolicySpec(
             id=first_id + 1,
             name="Deliver looped-back notifications by the default route",
@@ -65,22 +60,30 @@ def reference_policies(
         ),
     ]
     if mode == "B":
-        policies.append(_all_mail_via_loopback(first_id + 3, loopback_route, from_ip, has_header))
+        policies.append(_all_mail_via_loopback(first_id + 3, loopback_route))
     return policies
 
 
-def _all_mail_via_loopback(
-    policy_id: int, route: str, from_ip: ConditionSpec, has_header: ConditionSpec
-) -> PolicySpec:
+def _redirect_looped_back(policy_id: int, profile: str) -> PolicySpec:
+    return PolicySpec(
+        id=policy_id,
+        name="Redirect looped-back mail to the Secure Mailbox",
+        if_conditions=(FROM_LOOPBACK,),
+        except_conditions=(HAS_NOTIFICATION_HEADER, ConditionSpec("is_dsn", join="or")),
+        actions=(RedirectSecureMailbox(profile),),
+    )
+
+
+def _all_mail_via_loopback(policy_id: int, route: str) -> PolicySpec:
     return PolicySpec(
         id=policy_id,
         name="Send all outbound mail by the loopback route",
         if_conditions=(ConditionSpec("tags_none", {"values": [NOTIFICATION_TAG]}),),
         except_conditions=(
             ConditionSpec("sender_address", {"values": ["MAILER-DAEMON"], "check": "both"}),
-            from_ip,
+            FROM_LOOPBACK,
             ConditionSpec("is_dsn"),
-            ConditionSpec("header", has_header.params, join="or"),
+            ConditionSpec("header", HAS_NOTIFICATION_HEADER.params, join="or"),
         ),
         actions=(Route(route),),
         continue_processing=True,

@@ -158,7 +158,7 @@ def first_of(groups: tuple[ConditionGroup, ...]) -> Matcher:
 
 def compile_condition(condition: ConditionSpec) -> CompiledCondition:
     handler = handler_for(condition.kind)
-    check = handler.compile(dict(condition.params))
+    check = handler.compile(condition.params)
     if condition.negate:
         return CompiledCondition(_negated(check), condition.describe())
     return CompiledCondition(check, condition.describe())

@@ -15,7 +15,7 @@ from ..message import EvalState
 from ..patterns import validate_patterns
 
 Check = Callable[[EvalState], bool]
-Params = dict[str, Any]
+Params = Mapping[str, Any]
 
 
 class ConditionKind:
@@ -28,14 +28,14 @@ class ConditionKind:
     keys: ClassVar[frozenset[str]] = frozenset({"values"})
 
     @classmethod
-    def normalize(cls, params: Mapping[str, Any]) -> Params:
+    def normalize(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - cls.keys)
         if unknown:
             raise PolicySyntaxError(f"params.{unknown[0]}", "is not a parameter of this condition")
         return cls.normalize_known(params)
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"values": validate_patterns(params.get("values"), "params.values")}
 
     @classmethod

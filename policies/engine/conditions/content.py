@@ -25,7 +25,7 @@ class Header(ConditionKind):
     phrase = "any of the headers: "
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         raw = params.get("values")
         if isinstance(raw, str | bytes) or not isinstance(raw, list | tuple) or not raw:
             raise PolicySyntaxError("params.values", "needs a list of {name, value} objects")
@@ -84,7 +84,7 @@ class IsDSN(ConditionKind):
     keys = frozenset()
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
     @classmethod
@@ -103,7 +103,7 @@ class TagsAny(ConditionKind):
     phrase = "any of the tags: "
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"values": validate_tags(params.get("values"), "params.values")}
 
     @classmethod
@@ -146,7 +146,7 @@ class SizeOver(ConditionKind):
     keys = frozenset({"bytes"})
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         size = params.get("bytes")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise PolicySyntaxError("params.bytes", "must be a whole number of bytes, 0 or more")

@@ -18,7 +18,7 @@ class SenderIP(ConditionKind):
     phrase = "any of the IP addresses "
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         networks = validate_ip_list(params.get("values"), "params.values")
         return {
             "values": tuple(
@@ -61,7 +61,7 @@ class SenderAddress(ConditionKind):
     }
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         check = params.get("check", "both")
         if check not in cls.checks:
             raise PolicySyntaxError("params.check", "must be 'envelope', 'header' or 'both'")
@@ -95,7 +95,7 @@ class RecipientAddress(ConditionKind):
     phrase = "any of the addresses "
 
     @classmethod
-    def normalize_known(cls, params: Mapping[str, Any]) -> Params:
+    def normalize_known(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"values": validate_address_patterns(params.get("values"), "params.values")}
 
     @classmethod
