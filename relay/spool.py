@@ -75,10 +75,12 @@ def spool_write(queue_id: str, data: bytes | Iterable[bytes]) -> str:
             os.fsync(fh.fileno())
         os.rename(temp, final)
         _fsync_dir(final.parent)
-    except OSError as exc:
+    except BaseException as exc:  # whatever failed, no partial file stays behind
         with contextlib.suppress(OSError):
             temp.unlink()
-        raise SpoolError(f"cannot write spool file {name}: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise SpoolError(f"cannot write spool file {name}: {exc}") from exc
+        raise
     return name
 
 
