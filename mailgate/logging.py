@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ _queue_id: contextvars.ContextVar[str] = contextvars.ContextVar("mailgate_queue_
 REDACTED = "[redacted]"
 # Substrings of extra-field names whose values are never written out.
 SECRET_WORDS = ("body", "raw", "data", "content", "token", "password", "secret", "key", "purl")
+# pURL paths (/m/<token>/...) carry a bearer token: it is cut out of every logged text, so
+# "Not Found: /m/<token>/" from django.request or an access-log line cannot leak it.
+PURL_PATH = re.compile(r"(/m/)[^/\s\"'?#]+")
 # The attributes every LogRecord has; everything else on a record is an `extra` field.
 _RECORD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
@@ -70,6 +74,21 @@ class QueueIdFilter(logging.Filter):
         return True
 
 
+def redact_text(text: str) -> str:
+    """`text` with pURL tokens in paths replaced by "[redacted]"."""
+    return PURL_PATH.sub(r"\1[redacted]", text)
+
+
+def _safe_value(name: str, value: Any) -> Any:
+    if _is_secret(name):
+        return REDACTED
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return json.loads(redact_text(json.dumps(value, default=str)))
+    return redact_text(str(value))
+
+
 def _is_secret(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in SECRET_WORDS)
@@ -86,11 +105,11 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     queue_id = getattr(record, "queue_id", "") or _queue_id.get()
     if queue_id:
         fields["queue_id"] = queue_id
-    fields["msg"] = record.getMessage()
+    fields["msg"] = redact_text(record.getMessage())
     for name, value in record.__dict__.items():
         if name in _RECORD_ATTRS or name.startswith("_"):
             continue
-        fields[name] = REDACTED if _is_secret(name) else value
+        fields[name] = _safe_value(name, value)
     return fields
 
 
@@ -100,7 +119,7 @@ def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> 
         text = formatter.formatException(record.exc_info)
     if record.stack_info:
         text = (text + "\n" if text else "") + formatter.formatStack(record.stack_info)
-    return text
+    return redact_text(text)
 
 
 def _kv_value(value: Any) -> str:

@@ -116,3 +116,11 @@ def test_settings_logging_config_is_valid():
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+def test_purl_tokens_in_paths_are_redacted(captured):
+    _, stream, logger = captured
+    logger.warning("Not Found: /m/%s/", TOKEN, extra={"path": f"/m/{TOKEN}/body/", "n": 3})
+    text = stream.getvalue()
+    assert TOKEN not in text
+    assert "/m/[redacted]/" in text and "/m/[redacted]/body/" in text
