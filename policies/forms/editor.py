@@ -12,7 +12,13 @@ from policies import services
 from policies.engine import PolicySyntaxError, describe_policy
 from policies.models import ContentPolicy
 
-from .rows import ActionFormSet, ConditionFormSet, action_initial, capitalised, condition_initial
+from .rows import (
+    action_formset,
+    action_initial,
+    capitalised,
+    condition_formset,
+    condition_initial,
+)
 
 
 class PolicyForm(CrispyModelForm):
@@ -36,17 +42,19 @@ class PolicyEditor:
         self.form = PolicyForm(data, instance=instance)
         conditions = list(instance.conditions.all()) if instance else []
         actions = list(instance.actions.all()) if instance else []
-        self.if_rows = ConditionFormSet(
+        # A new policy starts with one empty IF row and one empty THEN row.
+        extra = 1 if instance is None else 0
+        self.if_rows = condition_formset(extra)(
             data,
             prefix="if",
             initial=[condition_initial(c) for c in conditions if c.section == "if"],
         )
-        self.except_rows = ConditionFormSet(
+        self.except_rows = condition_formset()(
             data,
             prefix="except",
             initial=[condition_initial(c) for c in conditions if c.section == "except"],
         )
-        self.then_rows = ActionFormSet(
+        self.then_rows = action_formset(extra)(
             data, prefix="then", initial=[action_initial(a) for a in actions]
         )
         self.errors: list[str] = []

@@ -216,12 +216,25 @@ class RowFormSet(forms.BaseFormSet):
         ]
 
 
-ConditionFormSet = forms.formset_factory(
-    ConditionForm, formset=RowFormSet, extra=0, can_delete=True, max_num=50, validate_max=True
-)
-ActionFormSet = forms.formset_factory(
-    ActionForm, formset=RowFormSet, extra=0, can_delete=True, max_num=20, validate_max=True
-)
+def condition_formset(extra: int = 0) -> type[RowFormSet]:
+    return forms.formset_factory(  # type: ignore[return-value]
+        ConditionForm,
+        formset=RowFormSet,
+        extra=extra,
+        can_delete=True,
+        max_num=50,
+        validate_max=True,
+    )
+
+
+def action_formset(extra: int = 0) -> type[RowFormSet]:
+    return forms.formset_factory(  # type: ignore[return-value]
+        ActionForm, formset=RowFormSet, extra=extra, can_delete=True, max_num=20, validate_max=True
+    )
+
+
+ConditionFormSet = condition_formset()
+ActionFormSet = action_formset()
 
 
 def condition_initial(row: Any) -> dict[str, Any]:

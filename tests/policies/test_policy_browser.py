@@ -1,0 +1,96 @@
+"""The reference Policy 1 built through the editor in headless Chromium, as the article does."""
+
+import pytest
+
+from policies.models import ContentPolicy
+from securemailbox.models import DeliveryProfile
+from tests.support.browser import screenshot
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+POLICY_1 = (
+    "IF is sent from any of the IP addresses 127.0.0.1 EXCEPT IF message contains any of the "
+    "headers: 'X-SecureMailNotification' or message is a delivery status notification THEN "
+    "Redirect to Secure Mailbox using 'My delivery profile'"
+)
+
+
+def test_build_policy_1_in_the_editor(admin_page, live_server, output_dir):
+    DeliveryProfile.objects.create(
+        name="My delivery profile", notification_sender="secureMailer@yourdomain.com"
+    )
+    page = admin_page
+    out = output_dir / "policies_browser"
+    out.mkdir(exist_ok=True)
+
+    # Content Policies → Outbound → Delivery policies → Add.
+    page.click("text=Content Policies")
+    page.click("text=Delivery policies")
+    page.click("a:has-text('Add')")
+    page.fill("#id_name", "Policy 1")
+
+    # IF is sent from the IP address 127.0.0.1.
+    page.select_option("#id_if-0-kind", "sender_ip")
+    assert page.is_visible("#id_if-0-values")
+    assert page.is_hidden("#id_if-0-check")
+    page.fill("#id_if-0-values", "127.0.0.1")
+
+    # EXCEPT IF it has the header X-SecureMailNotification, or it is a DSN.
+    page.click("#add-except")
+    page.select_option("#id_except-0-kind", "header")
+    page.fill("#id_except-0-values", "X-SecureMailNotification")
+    page.click("#add-except")
+    page.select_option("#id_except-1-join", "or")
+    page.select_option("#id_except-1-kind", "is_dsn")
+    assert page.is_hidden("#id_except-1-values")
+
+    # A row added by mistake and removed again is left out.
+    page.click("#add-except")
+    page.select_option("#id_except-2-kind", "subject")
+    page.locator("#section-except [data-row]").nth(2).locator("[data-remove]").click()
+    assert page.is_hidden("#id_except-2-kind")
+
+    # THEN Redirect to Secure Mailbox using "My delivery profile".
+    page.select_option("#id_then-0-kind", "redirect_secure_mailbox")
+    assert page.is_hidden("#id_then-0-route")
+    page.select_option("#id_then-0-profile", label="My delivery profile")
+    screenshot(page, out, "1-editor")
+
+    page.click("button[name=preview]")
+    preview = page.locator("#policy-preview .policy-sentence")
+    assert preview.inner_text() == POLICY_1
+    assert not ContentPolicy.objects.exists()
+    screenshot(page, out, "2-preview")
+
+    page.click("button[name=save]")
+    page.wait_for_selector("text='Policy 1' created.")
+    sentence = page.locator("#policy-table .policy-sentence").first
+    assert sentence.inner_text() == POLICY_1
+    assert page.locator("#policy-table .policy-sentence .kw").all_inner_texts() == [
+        "IF",
+        "EXCEPT IF",
+        "THEN",
+    ]
+    screenshot(page, out, "3-list")
+
+    policy = ContentPolicy.objects.get(name="Policy 1")
+    assert policy.conditions.filter(section="except").count() == 2
+    assert (out / "3-list.png").stat().st_size > 0
+
+
+def test_an_invalid_row_is_shown_on_its_row(admin_page, live_server, output_dir):
+    page = admin_page
+    out = output_dir / "policies_browser"
+    out.mkdir(exist_ok=True)
+    page.goto(f"{live_server.url}/policies/new/")
+    page.fill("#id_name", "Broken")
+    page.select_option("#id_if-0-kind", "sender_ip")
+    page.fill("#id_if-0-values", "127.0.0.1\n10.0.0.1/8")
+    page.select_option("#id_then-0-kind", "add_tag")
+    page.fill("#id_then-0-tag", "checked")
+    page.click("button[name=save]")
+    error = page.locator("#section-if .invalid-feedback")
+    assert "Line 2: '10.0.0.1/8' has host bits set; did you mean 10.0.0.0/8?" in error.inner_text()
+    assert page.is_visible("#id_if-0-values")
+    screenshot(page, out, "4-row-error")
+    assert not ContentPolicy.objects.exists()
