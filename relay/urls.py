@@ -28,5 +28,6 @@ urlpatterns = [
     path("external/<int:pk>/", config.DomainUpdate.as_view(), name="domain-edit"),
     path("external/<int:pk>/delete/", config.DomainDelete.as_view(), name="domain-delete"),
     path("messages/", tracking.message_list, name="message-list"),
+    path("messages/actions/", tracking.message_action, name="message-action"),
     path("messages/<str:queue_id>/", tracking.message_detail, name="message-detail"),
 ]
