@@ -40,6 +40,11 @@ class DeliveryProfileForm(CrispyModelForm):
         label="Logo", required=False, help_text="PNG, JPEG, GIF or WebP, up to 256 KB."
     )
     logo_remove = forms.BooleanField(label="Remove the logo", required=False)
+    portal_base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="Empty: MAILGATE_BASE_URL. The pURL is this plus /m/<token>/.",
+    )
 
     class Meta:
         model = DeliveryProfile
