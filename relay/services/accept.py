@@ -63,15 +63,17 @@ class _Doorbell:
 
     def _run(self) -> None:
         while True:
-            message_id = self._queue.get()
-            if time.monotonic() < self._down_until:
-                log.info("broker down: message %s left to the sweep", message_id)
-                continue
-            try:
-                task_send(message_id)
-            except Exception:
-                self._down_until = time.monotonic() + _BROKER_BACKOFF
-                log.warning("cannot enqueue message %s; the sweep will", message_id, exc_info=True)
+            self.handle(self._queue.get())
+
+    def handle(self, message_id: int) -> None:
+        if time.monotonic() < self._down_until:
+            log.info("broker down: message %s left to the sweep", message_id)
+            return
+        try:
+            task_send(message_id)
+        except Exception:
+            self._down_until = time.monotonic() + _BROKER_BACKOFF
+            log.warning("cannot enqueue message %s; the sweep will", message_id, exc_info=True)
 
 
 def task_send(message_id: int) -> None:
@@ -88,9 +90,11 @@ def doorbell_ring(message_id: int) -> None:
     _doorbell.ring(message_id)
 
 
-def queue_id_new() -> str:
+def queue_id_new(now_ms: int | None = None) -> str:
     """16 characters: 10 of milliseconds since the epoch, then 6 random (30 bits)."""
-    value = (time.time_ns() // 1_000_000) << 30 | secrets.randbits(30)
+    if now_ms is None:
+        now_ms = time.time_ns() // 1_000_000
+    value = now_ms << 30 | secrets.randbits(30)
     return "".join(_B32[(value >> shift) & 31] for shift in range(75, -1, -5))
 
 
