@@ -3,7 +3,7 @@ paths it followed, as plain data with a JSON-able dict form."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ERROR = "error"
@@ -104,8 +104,9 @@ class LoopReport:
         """Keep one finding per key; an error replaces a warning saying the same thing."""
         for index, seen in enumerate(self.findings):
             if seen.key == finding.key:
-                if seen.severity == WARNING and finding.severity == ERROR:
-                    self.findings[index] = finding
+                kept = finding if (seen.severity, finding.severity) == (WARNING, ERROR) else seen
+                domains = tuple(dict.fromkeys((*seen.domains, *finding.domains)))
+                self.findings[index] = replace(kept, domains=domains)
                 return
         self.findings.append(finding)
 

@@ -38,7 +38,7 @@ def reference(config: LoopConfig, number: int) -> str:
     """Reference policy ``number`` (1-4) in the vendor's words, for this configuration."""
     profile = next(iter(config.profiles), "My delivery profile")
     specs = reference_policies("B", local_domain=config.local_domain, profile=profile)
-    return f"'{describe_policy(specs[number - 1])}'"
+    return f'"{describe_policy(specs[number - 1])}"'
 
 
 def _names(*names: str | None) -> tuple[str, ...]:
