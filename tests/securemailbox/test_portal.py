@@ -85,9 +85,7 @@ def test_attachment_download__octet_stream_attachment_nosniff(client, redirect):
     assert response.status_code == 200
     assert_private(response)
     assert response["Content-Type"] == "application/octet-stream"
-    assert response["Content-Disposition"] == (
-        "attachment; filename*=utf-8''%C3%A9vilgpj.html"
-    )
+    assert response["Content-Disposition"] == ("attachment; filename*=utf-8''%C3%A9vilgpj.html")
     assert b"".join(response.streaming_content) == b"<script>alert(1)</script>"
 
 

@@ -1,0 +1,415 @@
+"""/work/shared/corpus/portal-attacks.md, case by case (the ids are the document's).
+
+H-1 and H-5 (every payload in xss-payloads.txt) run in Chromium in test_portal_browser.py and
+against the sanitiser in test_sanitize.py; H-13 (the corpus) is in test_render.py."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Callable
+from email import message_from_bytes, policy
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from relay.models import Message
+from relay.models.queue import Relation
+from relay.spool import spool_read
+from securemailbox.models import SecureMessage
+from securemailbox.purl import TOKEN_RE, default_token_generator
+from securemailbox.services import securemessage_revoke
+from tests.securemailbox.helpers import make_raw
+
+pytestmark = pytest.mark.django_db
+CASES: dict[str, Callable[..., None]] = {}
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def case(case_id: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        CASES[case_id] = fn
+        return fn
+
+    return register
+
+
+def body_of(client: Client, token: str) -> str:
+    response = client.get(f"/m/{token}/body/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def raw_mime(body: bytes, ctype: str, cte: str = "7bit", extra: bytes = b"") -> bytes:
+    return (
+        b"From: Alice <alice@sender.test>\r\nTo: bob@partner.test\r\nSubject: Attack\r\n"
+        b"MIME-Version: 1.0\r\n" + extra + b"Content-Type: " + ctype.encode() + b"\r\n"
+        b"Content-Transfer-Encoding: " + cte.encode() + b"\r\n\r\n" + body
+    )
+
+
+@case("H-2")
+def _transfer_and_charset_decoded_before_sanitising(client, redirect):
+    script = b"<script>alert(1)</script><img src=x onerror=alert(1)>"
+    qp = script.replace(b"<", b"=3C").replace(b">", b"=3E").replace(b"=x", b"=3Dx")
+    bodies = [
+        raw_mime(qp, "text/html; charset=us-ascii", "quoted-printable"),
+        raw_mime(base64.b64encode(script), "text/html; charset=utf-8", "base64"),
+        raw_mime(b"+ADw-script+AD4-alert(1)+ADw-/script+AD4-", "text/html; charset=utf-7"),
+        raw_mime(script.decode().encode("utf-16"), "text/html; charset=utf-16", "binary"),
+        raw_mime(script, "text/html; charset=x-lying-charset"),
+    ]
+    for raw in bodies:
+        html = body_of(client, redirect(raw).token)
+        assert "<script" not in html.lower() and "onerror" not in html.lower(), html
+    utf7 = body_of(client, redirect(bodies[2]).token)
+    assert "+ADw-script+AD4-" in utf7  # shown as the literal text, never decoded to markup
+
+
+@case("H-3")
+def _alternative_hostile_html_and_cid_images_of_the_same_message(client, redirect):
+    hostile = '<p onmouseover="alert(1)">hi</p><img src="cid:logo@x"><img src="cid:other@x">'
+    raw = make_raw(html=hostile, attachments=[("logo.png", "image/png", PNG)])
+    msg = message_from_bytes(raw, policy=policy.default)
+    for part in msg.iter_attachments():
+        part["Content-ID"] = "<logo@x>"
+    done = redirect(msg.as_bytes(policy=policy.SMTP))
+    html = body_of(client, done.token)
+    assert "onmouseover" not in html and "<p>hi</p>" in html
+    assert html.count("data:image/png;base64,") == 1  # cid:other@x is not in this message
+    assert "cid:" not in html
+
+
+@case("H-4")
+def _html_attachment_never_rendered(client, redirect):
+    raw = make_raw(attachments=[("x.html", "text/html", b"<h1>ATTACHED-HTML</h1>")])
+    done = redirect(raw)
+    page = client.get(f"/m/{done.token}/").content.decode()
+    assert "ATTACHED-HTML" not in page and "x.html" in page
+    assert "ATTACHED-HTML" not in client.get(f"/m/{done.token}/body/").content.decode()
+    inline = redirect(raw_mime(b"<h1>INLINE</h1><script>x()</script>", "text/html"))
+    page = client.get(f"/m/{inline.token}/").content.decode()
+    assert "<h1>INLINE</h1>" not in page  # only inside the sandboxed body document
+    assert "<h1>INLINE</h1>" in body_of(client, inline.token)
+
+
+@case("H-6")
+def _no_remote_request_until_asked(client, redirect):
+    html = (
+        '<img src="https://tracker.example/o.gif"><div style="background-image:'
+        'url(https://tracker.example/bg.png)">s</div><style>@import url(https://tracker.example/'
+        'x.css);</style><table background="https://tracker.example/t.png"><tr><td>x</td></tr>'
+        '</table><img srcset="https://tracker.example/1x.png 1x"><video poster="https://'
+        'tracker.example/p.png"></video><link rel="prefetch" href="https://tracker.example/p">'
+        '<img src="//tracker.example/pr.gif">'
+    )
+    assert "tracker.example" not in body_of(client, redirect(make_raw(html=html)).token)
+
+
+@case("H-7")
+def _no_referrer_anywhere_and_links_noopener(client, redirect):
+    done = redirect(make_raw(html='<a href="https://x.example/">x</a>'))
+    for url in (f"/m/{done.token}/", f"/m/{done.token}/body/", f"/m/{done.token}/reply/",
+                f"/m/{done.token}/attachment/9/", "/m/unknown/"):  # fmt: skip
+        assert client.get(url)["Referrer-Policy"] == "no-referrer", url
+    assert 'rel="noopener noreferrer"' in body_of(client, done.token)
+
+
+@case("H-8")
+def _relative_urls_never_resolve_against_the_purl(client, redirect):
+    html = (
+        '<img src="delete"><a href="../OTHER/">o</a><form action="release" method=post>'
+        '<button>b</button></form><base href="https://phish.example/"><a href="login">l</a>'
+    )
+    body = body_of(client, redirect(make_raw(html=html)).token)
+    assert not re.search(r'(src|href|action)="(?!https?:|mailto:|data:)', body), body
+    assert "<form" not in body and "<base" not in body
+    done = redirect(make_raw(html="<p>x</p>"))
+    page = client.get(f"/m/{done.token}/").content.decode()
+    sandbox = re.search(r'<iframe[^>]*sandbox="([^"]*)"', page).group(1).split()
+    assert not {"allow-same-origin", "allow-forms", "allow-scripts"} & set(sandbox)
+
+
+@case("H-9")
+def _no_full_page_overlay(client, redirect):
+    html = '<div style="position:fixed;top:0;z-index:2147483647;color:red">Sign in</div>'
+    body = body_of(client, redirect(make_raw(html=html)).token)
+    assert "position" not in body and "z-index" not in body and "color:red" in body
+
+
+@case("H-10")
+def _target_blank_links_get_noopener(client, redirect):
+    body = body_of(client, redirect(make_raw(html='<a href="https://p.example/">o</a>')).token)
+    assert re.search(
+        r'<a href="https://p.example/" target="_blank" rel="noopener noreferrer">', body
+    )
+
+
+@case("H-11")
+def _plain_text_holding_html_is_escaped(client, redirect):
+    text = "<b>x</b><script>alert(1)</script> " + "http://a.example/" + "a" * 200_000 + "\n"
+    page = client.get(f"/m/{redirect(make_raw(text=text)).token}/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+
+
+@case("H-12")
+def _headers_and_names_escaped_in_portal_and_admin(client, admin_client, redirect):
+    payload = '"><svg/onload=alert(1)></title><script>alert(1)</script>'
+    raw = make_raw(subject=payload, attachments=[(payload + ".txt", "text/plain", b"x")])
+    raw = raw.replace(b"From: Alice", b"From: =?utf-8?q?=3Cscript=3Ealert=281=29=3C/script=3E?=")
+    done = redirect(raw)
+    for page in (
+        client.get(f"/m/{done.token}/").content.decode(),
+        admin_client.get("/securemailbox/").content.decode(),
+        admin_client.get(f"/securemailbox/items/{done.item.pk}/").content.decode(),
+    ):
+        assert "<svg" not in page and "<script>alert" not in page
+        assert "&lt;script&gt;" in page
+
+
+@case("H-13")
+def _deep_nesting_and_broken_mime_never_error(client, redirect):
+    for depth, note in ((40, "nested too deeply"), (1200, "could not be read")):
+        _nested(client, redirect, depth, note)
+
+
+def _nested(client, redirect, depth, note):
+    body = (
+        b"".join(
+            b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+            for i in range(depth)
+        )
+        + b"Content-Type: text/plain\r\n\r\nDEEP-TEXT\r\n"
+    )
+    raw = b"From: a@sender.test\r\nTo: bob@partner.test\r\nSubject: deep\r\n" + body
+    done = redirect(raw)
+    response = client.get(f"/m/{done.token}/")
+    assert response.status_code == 200 and note in response.content.decode()
+    assert client.get(f"/m/{done.token}/body/").status_code == 200
+
+
+@case("H-14")
+def _templates_shown_literally(client, redirect):
+    done = redirect(make_raw(subject="{{7*7}}", html="<p>{{7*7}}{% debug %}</p>"))
+    assert "{{7*7}}" in client.get(f"/m/{done.token}/").content.decode()
+    assert "{{7*7}}{% debug %}" in body_of(client, done.token)
+
+
+@case("A-1")
+def _attachment_names_cleaned(client, redirect):
+    names = ["../../etc/passwd", "..\\..\\windows\\win.ini", "invoice\u202efdp.exe",
+             "CON", "a\x00.html", "x" * 300 + ".pdf", "...", ""]  # fmt: skip
+    raw = make_raw(attachments=[(n, "application/octet-stream", b"x") for n in names])
+    done = redirect(raw)
+    page = client.get(f"/m/{done.token}/").content.decode()
+    for shown in ("passwd", "win.ini", "invoicefdp.exe", "_CON", "a.html", "attachment-"):
+        assert shown in page, shown
+    assert "../" not in page and "\u202e" not in page and "x" * 121 not in page
+
+
+@case("A-2")
+def _content_disposition_stays_one_header(client, redirect):
+    part = (
+        b"--B\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename*=UTF-8''"
+        b"a%22%3B%0D%0ASet-Cookie%3A%20x%3D1%3B.txt\r\n\r\nx\r\n--B--\r\n"
+    )
+    raw = raw_mime(
+        b"--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n" + part, "multipart/mixed; boundary=B"
+    )
+    done = redirect(raw)
+    response = client.get(f"/m/{done.token}/attachment/1/")
+    assert response.status_code == 200
+    assert "\n" not in response["Content-Disposition"] and "Set-Cookie" not in response.headers
+    assert response["Content-Disposition"].startswith("attachment;")
+
+
+@case("A-3")
+def _sniffable_content_served_as_octet_stream(client, redirect):
+    done = redirect(make_raw(attachments=[("p.png", "image/png", b"<html><script>alert(1)")]))
+    response = client.get(f"/m/{done.token}/attachment/1/")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("attachment;")
+
+
+@case("A-4")
+def _active_types_never_inline(client, redirect):
+    types = ["image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/pdf"]
+    raw = make_raw(
+        attachments=[(f"f{i}", t, b"<svg onload=alert(1)/>") for i, t in enumerate(types)]
+    )
+    done = redirect(raw)
+    for index in range(1, len(types) + 1):
+        response = client.get(f"/m/{done.token}/attachment/{index}/")
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["Content-Disposition"].startswith("attachment;")
+    assert "onload" not in client.get(f"/m/{done.token}/").content.decode()
+
+
+@case("A-6")
+def _thousands_of_tiny_parts_are_counted(client, redirect):
+    raw = make_raw(attachments=[(f"p{i}.txt", "text/plain", b"x") for i in range(400)])
+    page = client.get(f"/m/{redirect(raw).token}/").content.decode()
+    assert "more than 300 parts" in page
+
+
+@case("A-7")
+def _attachment_of_another_item_is_out_of_reach(client, redirect):
+    mine = redirect(make_raw(attachments=[]))
+    theirs = redirect(make_raw(attachments=[("secret.txt", "text/plain", b"SECRET")]))
+    assert client.get(f"/m/{mine.token}/attachment/1/").status_code == 404
+    assert client.get(f"/m/{theirs.token}/attachment/1/").status_code == 200
+    assert client.get(f"/m/{theirs.token}/attachment/0/").status_code == 404  # the text body
+
+
+@case("A-8")
+def _cid_resolves_only_within_the_same_message(client, redirect):
+    other = make_raw(attachments=[("logo.png", "image/png", PNG)])
+    msg = message_from_bytes(other, policy=policy.default)
+    for part in msg.iter_attachments():
+        part["Content-ID"] = "<shared@x>"
+    redirect(msg.as_bytes(policy=policy.SMTP))
+    html = '<img src="cid:shared@x"><img src="cid:../../../../etc/passwd">'
+    body = body_of(client, redirect(make_raw(html=html)).token)
+    assert "<img>" in body and "data:" not in body and "passwd" not in body
+
+
+@case("T-1")
+def _tokens_are_long_random_and_unique(client, redirect):
+    tokens = [default_token_generator.make_token()[0] for _ in range(10_000)]
+    assert all(TOKEN_RE.match(t) for t in tokens) and len(set(tokens)) == 10_000
+    assert len({t[:8] for t in tokens}) == 10_000
+    assert len(redirect().token) == 43  # 256 bits
+
+
+@case("T-2")
+def _brute_force_is_rate_limited_and_misses_look_alike(client, redirect):
+    done = redirect()
+    misses = [client.get(f"/m/{'B' * 42}{i % 10}/") for i in range(30)]
+    assert {m.status_code for m in misses} == {404} and len({m.content for m in misses}) == 1
+    assert client.get(f"/m/{'C' * 43}/").status_code == 429
+    assert client.get(f"/m/{done.token}/").status_code == 429  # nothing told apart
+    assert Client(REMOTE_ADDR="198.51.100.7").get(f"/m/{done.token}/").status_code == 200
+
+
+@case("T-3")
+def _token_stored_as_hmac_only(client, redirect):
+    done = redirect()
+    row = SecureMessage.objects.values().get()
+    assert not any(done.token in str(value) for value in row.values())
+
+
+@case("T-4")
+def _no_store_on_every_portal_answer(client, redirect):
+    done = redirect()
+    for url in (f"/m/{done.token}/", f"/m/{done.token}/body/", "/m/x/"):
+        response = client.get(url)
+        assert response["Cache-Control"].startswith("no-store") and response["Pragma"] == "no-cache"
+
+
+@case("T-5")
+def _get_uses_nothing_up(client, redirect, profile):
+    profile.verification = "code"
+    profile.save()
+    done = redirect()
+    for _ in range(3):
+        assert client.get(f"/m/{done.token}/").status_code == 200
+    assert not Message.objects.filter(relation=Relation.CODE).exists()
+    assert SecureMessage.objects.get().state == "active"
+
+
+@case("T-6")
+def _expiry_and_revocation_with_an_injected_clock(client, redirect):
+    done = redirect()
+    item = SecureMessage.objects.get()
+    later = type(default_token_generator)(now=lambda: item.expires_at + dt.timedelta(seconds=1))
+    assert later.check(done.token) is None and default_token_generator.check(done.token)
+    securemessage_revoke(item=item)
+    assert default_token_generator.check(done.token) is None
+    assert client.get(f"/m/{done.token}/").status_code == 404
+
+
+@case("T-7")
+def _host_header_never_makes_the_purl(client, admin_client, redirect, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example"]
+    done = redirect()
+    admin_client.post(f"/securemailbox/items/{done.item.pk}/resend/", HTTP_HOST="evil.example")
+    note = Message.objects.filter(relation=Relation.NOTIFICATION).latest("id")
+    raw = spool_read(note.spool_name)
+    assert b"evil.example" not in raw and b"https://mail.example/m/" in raw
+
+
+@case("T-8")
+def _one_canonical_form(client, redirect):
+    done = redirect()
+    assert client.get(f"/m/?token={done.token}").status_code == 404
+    swapped = done.token.swapcase()
+    assert client.get(f"/m/{swapped}/").status_code == 404
+    assert client.get(f"/m/{done.token}/").status_code == 200
+
+
+@case("T-9")
+def _no_open_redirect_after_verification(client, redirect, profile):
+    profile.verification = "password"
+    profile.save()
+    done = redirect()
+    response = client.post(
+        f"/m/{done.token}/?next=https://evil.example/",
+        {"password1": "orange-Kettle-42-drums", "password2": "orange-Kettle-42-drums"},
+    )
+    assert response.status_code == 302 and response["Location"] == f"/m/{done.token}/"
+
+
+@case("C-1")
+def _state_changes_need_post_and_csrf(client, admin_client, redirect, admin_user):
+    done = redirect()
+    assert admin_client.get(f"/securemailbox/items/{done.item.pk}/revoke/").status_code == 405
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(admin_user)
+    assert strict.post(f"/securemailbox/items/{done.item.pk}/revoke/").status_code == 403
+    assert SecureMessage.objects.get().state == "active"
+    portal = Client(enforce_csrf_checks=True)
+    assert portal.post(f"/m/{done.token}/reply/", {"text": "x"}).status_code == 403
+    assert not Message.objects.filter(relation=Relation.REPLY).exists()
+
+
+@case("C-2")
+def _cross_site_post_without_token_refused(client, redirect):
+    done = redirect()
+    attacker = Client(enforce_csrf_checks=True, HTTP_ORIGIN="https://evil.example")
+    assert attacker.post(f"/m/{done.token}/", {"action": "send"}).status_code == 403
+
+
+@case("C-3")
+def _portal_not_frameable_except_the_body_by_the_portal(client, redirect):
+    done = redirect()
+    page = client.get(f"/m/{done.token}/")
+    assert page["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    body = client.get(f"/m/{done.token}/body/")
+    assert "frame-ancestors 'self'" in body["Content-Security-Policy"]
+
+
+@case("C-5")
+def _renderer_runs_in_an_opaque_origin(client, redirect):
+    done = redirect()
+    csp = client.get(f"/m/{done.token}/body/")["Content-Security-Policy"]
+    sandbox = csp.split("sandbox", 1)[1]
+    assert "allow-same-origin" not in sandbox and "allow-scripts" not in sandbox
+
+
+@pytest.mark.parametrize("case_id", sorted(CASES))
+def test_portal_attack(case_id, request, client, redirect):
+    fn = CASES[case_id]
+    names = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    fixtures = {"client": client, "redirect": redirect}
+    kwargs = {n: fixtures[n] if n in fixtures else request.getfixturevalue(n) for n in names}
+    fn(**kwargs)
+
+
+def test_the_clock_is_timezone_aware():
+    assert timezone.now().tzinfo is not None
