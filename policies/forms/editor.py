@@ -60,7 +60,7 @@ class PolicyEditor:
         self.errors: list[str] = []
 
     def is_valid(self) -> bool:
-        parts = [self.form, self.if_rows, self.except_rows, self.then_rows]
+        parts: list[Any] = [self.form, self.if_rows, self.except_rows, self.then_rows]
         valid = [part.is_valid() for part in parts]  # every part, so every error shows
         if not all(valid):
             return False

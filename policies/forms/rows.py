@@ -88,7 +88,8 @@ class ConditionForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         kind = cleaned.get("kind")
         if not kind or self.errors:
             return cleaned
@@ -181,7 +182,8 @@ class ActionForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, widget=forms.TextInput(attrs=TEXT))
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         kind = cleaned.get("kind")
         if not kind or self.errors:
             return cleaned
@@ -189,17 +191,17 @@ class ActionForm(forms.Form):
         for engine_name, field in _ACTION_FIELDS.items():
             if field not in ACTION_PARAMS[kind]:
                 continue
-            value = cleaned.get(field)
+            value: Any = cleaned.get(field)
             if value in (None, ""):
                 self.add_error(field, "Required for this action.")
-            params[engine_name] = value.name if hasattr(value, "name") else value
+            params[engine_name] = getattr(value, "name", value)  # a route or profile: its name
         if self.errors:
             return cleaned
         try:
             action = action_from_dict({"kind": kind, "params": params})
         except PolicySyntaxError as error:
-            field = _ACTION_FIELDS.get(error.field.removeprefix("params."))
-            self.add_error(field, capitalised(error.message))
+            target = _ACTION_FIELDS.get(error.field.removeprefix("params."))
+            self.add_error(target, capitalised(error.message))
         else:
             cleaned["spec"] = action.to_dict()
         return cleaned
@@ -212,7 +214,7 @@ class RowFormSet(forms.BaseFormSet):
         return [
             form.cleaned_data["spec"]
             for form in self.forms
-            if form.cleaned_data.get("spec") and not self._should_delete_form(form)
+            if form.cleaned_data.get("spec") and not form.cleaned_data.get("DELETE")
         ]
 
 

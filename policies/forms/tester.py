@@ -67,7 +67,8 @@ class PolicyTestForm(forms.Form):
         return [line.strip() for line in self.cleaned_data["tags"].splitlines() if line.strip()]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("upload")
         if upload is not None:
             if upload.size > settings.MAILGATE_MAX_MESSAGE_SIZE:

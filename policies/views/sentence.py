@@ -22,7 +22,7 @@ def policy_sentence(spec: PolicySpec) -> str:
 
 
 def highlight(sentence: str) -> SafeString:
-    parts = []
+    parts: list[str] = []
     for index, chunk in enumerate(_QUOTED.split(sentence)):
         if index % 2:  # a quoted value
             parts.append(escape(chunk))
