@@ -94,3 +94,31 @@ def test_an_invalid_row_is_shown_on_its_row(admin_page, live_server, output_dir)
     assert page.is_visible("#id_if-0-values")
     screenshot(page, out, "4-row-error")
     assert not ContentPolicy.objects.exists()
+
+
+def test_the_tester_page_shows_the_trace(admin_page, live_server, output_dir):
+    from policies.engine import reference_policies
+    from policies.services import policy_from_spec
+
+    DeliveryProfile.objects.create(
+        name="My delivery profile", notification_sender="secureMailer@yourdomain.com"
+    )
+    policy_from_spec(reference_policies("A")[0])
+    page = admin_page
+    out = output_dir / "policies_browser"
+    out.mkdir(exist_ok=True)
+    page.goto(f"{live_server.url}/policies/")
+    page.click("text=Test policies")
+    page.fill(
+        "#id_message", "From: alice@yourdomain.com\nTo: bob@partner.example\nSubject: Hi\n\nHello\n"
+    )
+    page.fill("#id_client_ip", "127.0.0.1")
+    page.fill("#id_sender", "alice@yourdomain.com")
+    page.fill("#id_recipients", "bob@partner.example")
+    page.click("button:has-text('Run the policies')")
+    summary = page.locator("#verdict-summary")
+    assert " ".join(summary.inner_text().split()) == (
+        "Redirect to Secure Mailbox using 'My delivery profile'"
+    )
+    assert "fired, processing stopped" in page.locator("#policy-trace").inner_text()
+    screenshot(page, out, "5-tester")
