@@ -155,13 +155,15 @@ def _update(obj: models.Model, desired: Mapping[str, Any], label: str) -> SetupC
     diff = {k: v for k, v in desired.items() if getattr(obj, k) != v}
     if not diff:
         return SetupChange(label, UNCHANGED)
-    detail = "; ".join(
-        f"{obj._meta.get_field(k).verbose_name}: {getattr(obj, k)} → {v}" for k, v in diff.items()
-    )
+    detail = "; ".join(f"{_label(obj, k)}: {getattr(obj, k)} → {v}" for k, v in diff.items())
     for key, value in diff.items():
         setattr(obj, key, value)
     obj.save(update_fields=[*diff, "updated_at"])
     return SetupChange(label, CHANGED, detail)
+
+
+def _label(obj: models.Model, name: str) -> str:
+    return str(getattr(obj._meta.get_field(name), "verbose_name", name))
 
 
 def _ensure_domain(

@@ -58,7 +58,7 @@ class SecureSetupForm(forms.Form):
         self.options: SetupOptions | None = None
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         options = SetupOptions(

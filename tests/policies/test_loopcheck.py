@@ -4,6 +4,10 @@ variant gives the right finding."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +32,7 @@ from policies.loopcheck import (
     host_is_self,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 SENDER = "secureMailer@yourdomain.com"
 PROFILE = "My delivery profile"
 LOOPBACK = "Loopback route"
@@ -269,3 +274,23 @@ def test_loopcheck__report_is_json_serialisable():
 )
 def test_loopcheck__host_is_self(host, smtp_port, expected):
     assert host_is_self(host, LoopConfig(smtp_port=smtp_port)) is expected
+
+
+def test_loopcheck__a_fresh_install_has_no_finding():
+    config = LoopConfig(
+        routes={"Default": RouteInfo("Default")},
+        sending_policies={"Default": SendingInfo("Default")},
+        profiles={PROFILE: ProfileInfo(PROFILE, SENDER)},
+    )
+    assert check_loops(config).ok
+
+
+def test_loopcheck__is_pure_python():
+    code = (
+        "import sys, policies.loopcheck; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'celery', 'dns')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True)
+    assert done.returncode == 0, done.stdout + done.stderr
