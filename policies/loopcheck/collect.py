@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 
 from policies.engine import PolicySpec, PolicySyntaxError
@@ -39,12 +41,16 @@ def local_domain(profiles: list[DeliveryProfile]) -> str:
     return "localhost.localdomain"
 
 
-def loop_config() -> LoopConfig:
-    """Policies (all, in order), routes, external domains, sending policies and profiles."""
-    policies, invalid = _policies()
+def loop_config(*, policies: Sequence[PolicySpec] | None = None) -> LoopConfig:
+    """Policies (all, in order), routes, external domains, sending policies and profiles.
+
+    ``policies``: draft specs to check instead of the stored ones (e.g. before enabling)."""
+    stored, invalid = _policies()
+    if policies is not None:
+        stored, invalid = tuple(policies), ()
     profiles = list(DeliveryProfile.objects.order_by("name"))
     return LoopConfig(
-        policies=policies,
+        policies=stored,
         invalid_policies=invalid,
         routes={
             r.name: RouteInfo(r.name, r.use_dns_first, tuple(str(h) for h in r.hosts or ()))
@@ -66,6 +72,6 @@ def loop_config() -> LoopConfig:
     )
 
 
-def loop_check_run() -> LoopReport:
-    """The loop check over the configuration as it is stored now."""
-    return check_loops(loop_config())
+def loop_check_run(*, policies: Sequence[PolicySpec] | None = None) -> LoopReport:
+    """The loop check over the configuration as it is stored now (or with draft policies)."""
+    return check_loops(loop_config(policies=policies))

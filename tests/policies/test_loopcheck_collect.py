@@ -104,3 +104,10 @@ def test_loop_check_command__findings_exit_1_text_and_json(setup_a, capsys):
     assert data["ok"] is False
     assert data["findings"][0]["code"] == LOOP_ROUTE_UNCAUGHT
     assert data["findings"][0]["routes"] == ["Loopback route"]
+
+
+def test_collect__draft_policies_are_checked_before_they_are_stored(setup_a):
+    stored = loop_config().policies
+    draft = [p for p in stored if p.name != REDIRECT]
+    assert [f.code for f in loop_check_run(policies=draft).findings] == [LOOP_ROUTE_UNCAUGHT]
+    assert loop_check_run().ok
