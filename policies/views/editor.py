@@ -23,7 +23,7 @@ SECTION = "Content Policies"
 TITLE = "Delivery policies"
 
 
-def _crumbs(*tail: tuple[str, str | None]) -> list[tuple[str, str | None]]:
+def crumbs(*tail: tuple[str, str | None]) -> list[tuple[str, str | None]]:
     return [(SECTION, None), ("Outbound", None), (TITLE, reverse("policies:policy-list")), *tail]
 
 
@@ -45,7 +45,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
                 "last": index == len(policies) - 1,
             }
         )
-    context = {"title": TITLE, "rows": rows, "breadcrumbs": [*_crumbs()[:2], (TITLE, None)]}
+    context = {"title": TITLE, "rows": rows, "breadcrumbs": [*crumbs()[:2], (TITLE, None)]}
     return render(request, "policies/policy_list.html", context)
 
 
@@ -72,7 +72,7 @@ def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
                 messages.success(request, f"'{saved}' {verb}.")
                 return redirect("policies:policy-list")
     elif policy is not None and request.method != "POST":
-        preview = highlight(policy_sentence(PolicySpec.from_dict(policy.to_spec())))
+        preview = _stored_sentence(policy)
     heading = "New delivery policy" if policy is None else f"Edit delivery policy: {policy}"
     context = {
         "title": heading,
@@ -81,9 +81,16 @@ def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
         "preview": preview,
         "condition_params": CONDITION_PARAMS,
         "action_params": ACTION_PARAMS,
-        "breadcrumbs": _crumbs((heading, None)),
+        "breadcrumbs": crumbs((heading, None)),
     }
     return render(request, "policies/policy_form.html", context, status=200)
+
+
+def _stored_sentence(policy: ContentPolicy) -> Any:
+    try:
+        return highlight(policy_sentence(PolicySpec.from_dict(policy.to_spec())))
+    except PolicySyntaxError as error:  # stored before a stricter engine: show, don't crash
+        return f"This policy cannot be used as stored: {error}"
 
 
 @login_required
@@ -97,7 +104,7 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
         "object": policy,
         "singular": "delivery policy",
         "list_url": reverse("policies:policy-list"),
-        "breadcrumbs": _crumbs((f"Delete {policy}", None)),
+        "breadcrumbs": crumbs((f"Delete {policy}", None)),
     }
     return render(request, "crud/confirm_delete.html", context)
 

@@ -14,7 +14,7 @@ from policies.engine import PolicySyntaxError
 from policies.forms import PolicyTestForm
 from policies.loader import PolicyLoadError
 
-from .editor import _crumbs
+from .editor import crumbs
 
 TITLE = "Test policies"
 
@@ -42,7 +42,7 @@ def policy_test(request: HttpRequest) -> HttpResponse:
         "form": form,
         "verdict": verdict,
         "verdict_json": json.dumps(verdict.to_dict(), indent=2) if verdict else "",
-        "breadcrumbs": _crumbs((TITLE, None)),
+        "breadcrumbs": crumbs((TITLE, None)),
         "list_url": reverse("policies:policy-list"),
     }
     return render(request, "policies/policy_test.html", context)
