@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -82,7 +83,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that the end-to-end tests' smtpd, worker and beat processes
     # share the test database with the test process.
     DATABASES["default"]["TEST"] = {
-        "NAME": env_str("MAILGATE_TEST_DB", str(VAR_DIR / "test.sqlite3"))
+        # One file per test run, so that two runs on one machine never share it.
+        "NAME": env_str("MAILGATE_TEST_DB", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

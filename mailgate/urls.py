@@ -14,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("relay/", include("relay.urls")),
     path("policies/", include("policies.urls")),
+    path("policies/", include(("policies.urls_setup", "policysetup"))),
     path("securemailbox/", include("securemailbox.urls")),
     path("", include("securemailbox.portal_urls")),
     path("django-admin/", admin.site.urls),
