@@ -27,12 +27,13 @@ from .models import DeliveryProfile
 
 PLACEHOLDERS = ("purl", "sender", "subject", "expires", "organisation")
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+BRACED_RE = re.compile(r"\{([^{}\s]{1,60})\}")  # what an admin may have meant as one
 HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 MESSAGE_ID_RE = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]{1,250}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>\Z")
 
 
 def placeholders_unknown(template: str) -> list[str]:
-    return sorted({m for m in PLACEHOLDER_RE.findall(template) if m not in PLACEHOLDERS})
+    return sorted({m for m in BRACED_RE.findall(template) if m not in PLACEHOLDERS})
 
 
 def template_fill(template: str, values: Mapping[str, str], *, escape: bool = False) -> str:
