@@ -72,7 +72,7 @@ def test_remote_images__blocked_with_a_note_until_asked_for(client, redirect):
     done = redirect(make_raw(html='<img src="https://t.example/a.gif" alt="x">'))
     page = client.get(f"/m/{done.token}/").content.decode()
     assert "1 remote image blocked" in page
-    assert 'src="/m/%s/body/"' % done.token in page
+    assert f'src="/m/{done.token}/body/"' in page
     page = client.get(f"/m/{done.token}/?images=1").content.decode()
     assert "remote image blocked" not in page
     assert f"/m/{done.token}/body/?images=1" in page
