@@ -93,6 +93,10 @@ def setup_b(setup_a):
     return setup_a
 
 
+# argparse keeps the last --client-ip given, so a test may override this one.
+ENVELOPE = ["--client-ip", "127.0.0.1", "--sender", "alice@yourdomain.com", "--rcpt", "b@x.example"]
+
+
 def message(sender="alice@yourdomain.com", extra=""):
     return (
         f"From: {sender}\r\nTo: bob@partner.example\r\nSubject: Quarterly figures\r\n{extra}"
@@ -163,6 +167,8 @@ def test_a_new_notification_gets_the_header(tmp_path, setup_a):
     text = run(
         tmp_path,
         message("secureMailer@yourdomain.com"),
+        "--client-ip",
+        "",
         "--sender",
         "secureMailer@yourdomain.com",
         "--rcpt",
@@ -228,6 +234,8 @@ def test_setup_b_leaves_notifications_to_policies_2_and_3(tmp_path, setup_b):
     verdict = run_json(
         tmp_path,
         message("secureMailer@yourdomain.com"),
+        "--client-ip",
+        "",
         "--sender",
         "secureMailer@yourdomain.com",
         "--rcpt",
@@ -242,7 +250,7 @@ def test_setup_b_leaves_notifications_to_policies_2_and_3(tmp_path, setup_b):
 
 def test_chosen_policies_run_even_when_disabled(tmp_path, setup_a):
     ContentPolicy.objects.filter(pk=setup_a[2].pk).update(enabled=False)
-    args = ["--sender", "secureMailer@yourdomain.com", "--rcpt", "bob@partner.example"]
+    args = ["--client-ip", "", "--sender", "secureMailer@yourdomain.com", "--rcpt", "b@x.example"]
     assert run_json(tmp_path, message("secureMailer@yourdomain.com"), *args)["headers_added"] == []
     verdict = run_json(
         tmp_path, message("secureMailer@yourdomain.com"), *args, "--policy", str(setup_a[2].pk)
@@ -264,7 +272,7 @@ def test_a_draft_runs_without_touching_the_database(tmp_path, setup_a):
             ]
         )
     )
-    verdict = run_json(tmp_path, message(), "--rcpt", "bob@partner.example", "--draft", str(draft))
+    verdict = run_json(tmp_path, message(), *ENVELOPE, "--draft", str(draft))
     assert verdict["final"] == "hold"
     assert verdict["reason"] == "too big"
     assert verdict["trace"][0]["name"] == "Hold big mail"
@@ -292,7 +300,7 @@ def test_stdin_is_read_with_a_dash(setup_a, monkeypatch):
 )
 def test_bad_input_is_a_command_error_with_exit_code_2(tmp_path, setup_a, raw, args, error):
     with pytest.raises(CommandError, match=error) as caught:
-        run(tmp_path, raw, "--rcpt", "bob@partner.example", *args)
+        run(tmp_path, raw, *ENVELOPE, *args)
     assert caught.value.returncode == 2
 
 
@@ -320,13 +328,18 @@ def test_a_bad_draft_is_a_command_error(tmp_path, setup_a, content, error):
     draft = tmp_path / "draft.json"
     draft.write_text(content)
     with pytest.raises(CommandError, match=error) as caught:
-        run(tmp_path, message(), "--rcpt", "b@partner.example", "--draft", str(draft))
+        run(tmp_path, message(), *ENVELOPE, "--draft", str(draft))
     assert caught.value.returncode == 2
+
+
+def test_the_envelope_is_required(tmp_path):
+    with pytest.raises(CommandError, match="--client-ip, --sender"):
+        run(tmp_path, message(), "--rcpt", "b@x.example")
 
 
 def test_a_missing_file_is_a_command_error(tmp_path):
     with pytest.raises(CommandError, match="cannot read") as caught:
-        call_command("policy_test", str(tmp_path / "nope.eml"), "--rcpt", "b@partner.example")
+        call_command("policy_test", str(tmp_path / "nope.eml"), *ENVELOPE)
     assert caught.value.returncode == 2
 
 
@@ -336,7 +349,7 @@ def test_a_missing_file_is_a_command_error(tmp_path):
 )
 def test_the_real_command_exits_2_without_a_traceback(stdin, args):
     result = subprocess.run(
-        [sys.executable, "manage.py", "policy_test", "-", "--rcpt", "b@partner.example", *args],
+        [sys.executable, "manage.py", "policy_test", "-", *ENVELOPE, *args],
         input=stdin,
         capture_output=True,
         timeout=60,

@@ -30,8 +30,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("file", nargs="?", help="the message (.eml); '-' or none: stdin")
         parser.add_argument("--file", dest="file_option", metavar="FILE", help="same as FILE")
-        parser.add_argument("--client-ip", default=None, help="the SMTP client's IP address")
-        parser.add_argument("--sender", default="", help="envelope sender ('' or <> for null)")
+        parser.add_argument(
+            "--client-ip",
+            required=True,
+            help="the SMTP client's IP address ('' for a message Mailgate made itself)",
+        )
+        parser.add_argument(
+            "--sender", required=True, help="the envelope sender ('' or '<>' for the null sender)"
+        )
         parser.add_argument(
             "--rcpt", action="append", required=True, metavar="ADDRESS", help="a recipient"
         )
