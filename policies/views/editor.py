@@ -15,6 +15,7 @@ from policies import services
 from policies.engine import PolicySpec, PolicySyntaxError
 from policies.forms import ACTION_PARAMS, CONDITION_PARAMS, PolicyEditor
 from policies.loader import policy_queryset
+from policies.loopcheck.collect import loop_check_run
 from policies.models import ContentPolicy
 
 from .sentence import highlight, policy_sentence, sentence_html
@@ -45,7 +46,14 @@ def policy_list(request: HttpRequest) -> HttpResponse:
                 "last": index == len(policies) - 1,
             }
         )
-    context = {"title": TITLE, "rows": rows, "breadcrumbs": [*crumbs()[:2], (TITLE, None)]}
+    context = {
+        "title": TITLE,
+        "rows": rows,
+        "breadcrumbs": [*crumbs()[:2], (TITLE, None)],
+        # The loop check runs on every view of the list: the article's warning, made visible.
+        "loop_findings": loop_check_run().findings,
+        "loop_check_url": reverse("policysetup:loop-check"),
+    }
     return render(request, "policies/policy_list.html", context)
 
 
