@@ -21,6 +21,7 @@ from ..models import SecureMessage
 from ..ratelimit import throttle_hit
 from ..render import attachment_read
 from ..services import securemessage_open
+from .csrf import portal_csrf_protect
 from .portal_http import BODY_CSP, branded, neutral, with_item
 from .rendering import rendered_for
 from .verify import verification_step
@@ -30,6 +31,7 @@ def _remote(request: HttpRequest) -> bool:
     return request.GET.get("images") == "1"
 
 
+@portal_csrf_protect
 @with_item
 @require_http_methods(["GET", "POST"])
 def message(request: HttpRequest, item: SecureMessage, token: str) -> HttpResponse:
@@ -100,6 +102,7 @@ def rendered_raw(item: SecureMessage) -> bytes:
     return store_read(item.store_name)
 
 
+@portal_csrf_protect
 @with_item
 @require_http_methods(["GET", "POST"])
 def reply(request: HttpRequest, item: SecureMessage, token: str) -> HttpResponse:

@@ -15,7 +15,7 @@ from tests.securemailbox.helpers import SENDER, Redirected, make_raw, notificati
 
 
 @pytest.fixture(autouse=True)
-def _dirs(settings, tmp_path):
+def _dirs(settings, tmp_path, memory_broker):
     settings.MAILGATE_SPOOL_DIR = tmp_path / "spool"
     settings.MAILGATE_SECURE_STORE_DIR = tmp_path / "secure"
     settings.MAILGATE_HOSTNAME = "mailgate.test"

@@ -382,6 +382,16 @@ def _cross_site_post_without_token_refused(client, redirect):
     done = redirect()
     attacker = Client(enforce_csrf_checks=True, HTTP_ORIGIN="https://evil.example")
     assert attacker.post(f"/m/{done.token}/", {"action": "send"}).status_code == 403
+    # Origin: null (what no-referrer pages send) passes only as a same-origin fetch.
+    strict = Client(enforce_csrf_checks=True)
+    strict.get(f"/m/{done.token}/reply/")
+    token = strict.cookies["csrftoken"].value
+    for site, status in (("cross-site", 403), ("same-site", 403), ("same-origin", 302)):
+        response = strict.post(
+            f"/m/{done.token}/reply/", {"text": "hi", "csrfmiddlewaretoken": token},
+            HTTP_ORIGIN="null", HTTP_SEC_FETCH_SITE=site,
+        )  # fmt: skip
+        assert response.status_code == status, site
 
 
 @case("C-3")
