@@ -209,3 +209,27 @@ class _MailGate:
 
     def open(self) -> None:
         self._open.set()
+
+
+def test_hold_and_release_from_tracking(mailgate_stack, zone, tls_partner, admin_client):
+    from django.urls import reverse
+
+    tls_partner.on_rcpt("bob@partner.test", "451 4.3.0 not yet")
+    queue_id = mailgate_stack.submit(
+        make_message("Hold me", sender=SENDER, to="bob@partner.test"), SENDER, ["bob@partner.test"]
+    )
+    mailgate_stack.wait_for(
+        lambda: Recipient.objects.filter(state=RecipientState.DEFERRED).exists(), what="deferred"
+    )
+    action = reverse("relay:message-action")
+    admin_client.post(action, {"action": "hold", "ids": [queue_id]})
+    tls_partner.reset()  # the partner would take it now
+    sweeps = mailgate_stack.beat_sends("queue-sweep")
+    mailgate_stack.wait_for(
+        lambda: mailgate_stack.beat_sends("queue-sweep") >= sweeps + 2, what="two sweeps"
+    )
+    assert tls_partner.messages == []  # held: the sweeps left it alone
+    assert Message.objects.get(queue_id=queue_id).state == MessageState.HELD
+    admin_client.post(action, {"action": "release", "ids": [queue_id]})
+    tls_partner.wait_for(1, timeout=20)
+    mailgate_stack.wait_for(lambda: done(mailgate_stack, queue_id), what="done")

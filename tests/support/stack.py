@@ -178,6 +178,10 @@ class MailgateStack:
                 raise TimeoutError(f"waited {timeout}s for {what or predicate}\n" + self.tails())
             time.sleep(interval)
 
+    def beat_sends(self, entry: str) -> int:
+        """How often beat has sent the schedule entry `entry` (e.g. "queue-sweep")."""
+        return self._log("beat").count(f"Sending due task {entry} ")
+
     def tails(self, size: int = 1500) -> str:
         return "\n".join(f"--- {name} ---\n{self._log(name)[-size:]}" for name in self.procs)
 
