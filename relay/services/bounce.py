@@ -72,8 +72,11 @@ def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message 
 def dsn_render(message: Message, failures: Sequence[Failure]) -> bytes:
     """The DSN's raw bytes (CRLF), built by the pure `relay.dsn.build_dsn`; it quotes the
     original's header section only (RFC 3464 §2: text/rfc822-headers)."""
-    with spool_open(message.spool_name) as stream:
-        original_headers = stream.read(MAX_HEADERS)
+    try:
+        with spool_open(message.spool_name) as stream:
+            original_headers = stream.read(MAX_HEADERS)
+    except OSError:  # the spool file is gone (deleted, pruned): the DSN is still due
+        original_headers = b""
     hostname = settings.MAILGATE_HOSTNAME
     return build_dsn(
         reporting_mta=hostname,

@@ -83,12 +83,19 @@ def _apply(message: Message, verdict: Any) -> str:
         _hold(message, verdict.reason or "held by policy")
         return "held"
     if verdict.final == "redirect":
+        from securemailbox.models import DeliveryProfile
         from securemailbox.services import securemessage_redirect
 
+        try:
+            with transaction.atomic():
+                securemessage_redirect(
+                    message=message, recipients=recipients, profile_name=verdict.profile or ""
+                )
+        except DeliveryProfile.DoesNotExist:
+            # Never deliver what a policy meant to keep off the wire: hold it instead.
+            _hold(message, f"Secure Mailbox delivery profile {verdict.profile!r} not found")
+            return "held"
         _set_state(message, MessageState.ACTIVE)
-        securemessage_redirect(
-            message=message, recipients=recipients, profile_name=verdict.profile or ""
-        )
         queue.message_finish_if_done(message.pk)
         _enqueue_deliver_if_due(message.pk)
         return "redirected"

@@ -6,7 +6,7 @@ import pytest
 
 from policies.services import policy_create
 from relay.models import DeliveryRoute, Message, MessageState, RecipientState
-from relay.models.queue import Relation
+from relay.models.queue import TAG_PURL, Relation
 from relay.services import processing
 from relay.services.accept import message_accept
 from relay.spool import spool_read
@@ -128,3 +128,38 @@ def test_reject_of_a_null_sender_message__bounced_without_dsn():
     assert processing.message_process(message.pk) == "rejected"
     assert message.recipients.get().state == RecipientState.BOUNCED
     assert not Message.objects.filter(parent=message).exists()
+
+
+def test_redirect_policy__recipients_redirected_with_a_notification_each(settings, tmp_path):
+    from securemailbox.models import DeliveryProfile
+
+    settings.MAILGATE_SECURE_STORE_DIR = tmp_path / "secure"
+    DeliveryProfile.objects.create(
+        name="My delivery profile", notification_sender="secureMailer@sender.test"
+    )
+    policy_create(
+        name="Redirect",
+        actions=[{"kind": "redirect_secure_mailbox", "params": {"profile": "My delivery profile"}}],
+    )
+    message = accept(rcpts=("bob@partner.test", "carol@partner.test"))
+    assert processing.message_process(message.pk) == "redirected"
+    message.refresh_from_db()
+    assert message.state == MessageState.DONE
+    assert set(message.recipients.values_list("state", flat=True)) == {RecipientState.REDIRECTED}
+    notifications = Message.objects.filter(parent=message, relation=Relation.NOTIFICATION)
+    assert notifications.count() == 2
+    assert all(TAG_PURL in n.tags for n in notifications)
+
+
+def test_redirect_to_a_missing_profile__held_never_delivered(monkeypatch):
+    from policies.engine import Verdict
+
+    monkeypatch.setattr(
+        "policies.services.policies_evaluate",
+        lambda message, raw=None: Verdict(final="redirect", profile="Gone"),
+    )
+    message = accept()
+    assert processing.message_process(message.pk) == "held"
+    message.refresh_from_db()
+    assert message.state == MessageState.HELD and "'Gone' not found" in message.hold_reason
+    assert message.recipients.get().state == RecipientState.HELD
