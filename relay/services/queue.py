@@ -151,11 +151,39 @@ def sweep_targets(*, now: dt.datetime | None = None) -> tuple[list[int], list[in
     return to_process, to_deliver
 
 
-def recipients_release_lease(recipient_ids: Sequence[int]) -> None:
-    """Give back recipients still `delivering` (a run that stopped early)."""
-    Recipient.objects.filter(pk__in=list(recipient_ids), state=RecipientState.DELIVERING).update(
-        state=RecipientState.DEFERRED, lease_until=None
+def recipients_renew(
+    recipients: Sequence[Recipient], *, now: dt.datetime | None = None
+) -> list[Recipient]:
+    """Extend our lease before a (possibly long) delivery; return the rows still ours.
+
+    The lease value is our fencing token: a row whose lease ran out and was claimed by
+    another run has another value, and this run no longer touches it."""
+    now = now or timezone.now()
+    new = now + lease_delta()
+    by_lease: dict[dt.datetime | None, list[int]] = {}
+    for recipient in recipients:
+        by_lease.setdefault(recipient.lease_until, []).append(recipient.pk)
+    for lease, ids in by_lease.items():
+        Recipient.objects.filter(
+            pk__in=ids, state=RecipientState.DELIVERING, lease_until=lease
+        ).update(lease_until=new)
+    ours = set(
+        Recipient.objects.filter(
+            pk__in=[r.pk for r in recipients], state=RecipientState.DELIVERING, lease_until=new
+        ).values_list("pk", flat=True)
     )
+    kept = [r for r in recipients if r.pk in ours]
+    for recipient in kept:
+        recipient.lease_until = new
+    return kept
+
+
+def recipients_release_lease(recipients: Sequence[Recipient]) -> None:
+    """Give back recipients this run still holds (it stopped early): due again at once."""
+    for recipient in recipients:
+        Recipient.objects.filter(
+            pk=recipient.pk, state=RecipientState.DELIVERING, lease_until=recipient.lease_until
+        ).update(state=RecipientState.DEFERRED, lease_until=None)
 
 
 def records_prune(*, now: dt.datetime | None = None) -> int:

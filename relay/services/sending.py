@@ -67,12 +67,14 @@ def message_deliver(message_id: int) -> int:
         by_domain[recipient.domain].append(recipient)
     failures: list[Failure] = []
     try:
-        for domain, recipients in by_domain.items():
-            result = _deliver_domain(message, domain, recipients)
-            failures.extend(_record(message, recipients, result))
+        for domain, batch in by_domain.items():
+            recipients = queue.recipients_renew(batch)  # a long run keeps its claim fresh
+            if recipients:
+                result = _deliver_domain(message, domain, recipients)
+                failures.extend(_record(message, recipients, result))
     finally:
         # Whatever went wrong above, nothing stays `delivering` longer than needed.
-        queue.recipients_release_lease([r.pk for r in claimed if r.state == "delivering"])
+        queue.recipients_release_lease([r for r in claimed if r.state == RecipientState.DELIVERING])
     with transaction.atomic():
         if failures:
             message_bounce(message=message, failures=failures)
@@ -181,10 +183,11 @@ def _apply_outcome(
         failure = Failure(recipient, "4.4.7", f"Delivery time expired; last reply: {reply}")
     else:
         fields.update(state=RecipientState.DEFERRED, next_attempt_at=now + queue.backoff(attempts))
-    # Only our own claim is written: an admin's hold or bounce meanwhile is not overwritten.
-    updated = Recipient.objects.filter(pk=recipient.pk, state=RecipientState.DELIVERING).update(
-        **fields
-    )
+    # Only our own claim is written (state and lease value): an admin's hold or bounce, or
+    # another run that took over an expired lease, is not overwritten.
+    updated = Recipient.objects.filter(
+        pk=recipient.pk, state=RecipientState.DELIVERING, lease_until=recipient.lease_until
+    ).update(**fields)
     recipient.state = str(fields["state"])
     return failure if updated else None
 

@@ -255,3 +255,24 @@ def test_concurrent_runs_deliver_each_recipient_once(tls_partner, memory_broker)
     delivered = [rcpt for m in tls_partner.messages for rcpt in m.rcpt_tos]
     assert sorted(delivered) == sorted(f"r{i}@partner.test" for i in range(6))
     assert Message.objects.get(pk=message.pk).state == MessageState.DONE
+
+
+def test_a_run_whose_lease_was_taken_over_writes_nothing(tls_partner):
+    message = queued()
+    claimed = sending.queue.recipients_claim(message.pk)
+    other = timezone.now() + dt.timedelta(minutes=9)
+    Recipient.objects.filter(pk=claimed[0].pk).update(lease_until=other)  # another run's claim
+    assert sending.queue.recipients_renew(claimed) == []
+    result = sending._deliver_domain(message, "partner.test", claimed)
+    sending._record(message, claimed, result)
+    recipient = Recipient.objects.get(pk=claimed[0].pk)
+    assert (recipient.state, recipient.lease_until) == (RecipientState.DELIVERING, other)
+
+
+def test_renew_extends_the_lease_of_rows_still_ours():
+    message = queued()
+    claimed = sending.queue.recipients_claim(message.pk)
+    before = claimed[0].lease_until
+    (kept,) = sending.queue.recipients_renew(claimed, now=timezone.now() + dt.timedelta(seconds=5))
+    assert kept.lease_until > before
+    assert Recipient.objects.get(pk=kept.pk).lease_until == kept.lease_until

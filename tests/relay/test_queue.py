@@ -143,3 +143,13 @@ def test_records_prune__removes_old_done_messages_and_their_spool_files(settings
     assert not spool_path(old.spool_name).exists()
     assert spool_path(recent.spool_name).exists()
     assert Message.objects.filter(pk=active.pk).exists()
+
+
+def test_queue_sweep_task__rings_for_what_is_due(memory_broker):
+    from relay import tasks
+
+    stale = accepted(state=MessageState.RECEIVED)
+    Message.objects.filter(pk=stale.pk).update(created_at=timezone.now() - dt.timedelta(seconds=10))
+    due = accepted()
+    Recipient.objects.filter(message=due).update(next_attempt_at=timezone.now())
+    assert tasks.queue_sweep() == (1, 1)
