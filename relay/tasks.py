@@ -7,7 +7,10 @@ database holds `next_attempt_at` and the beat sweep rings again when it is due.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
 from relay.services import processing, queue, sending
 
@@ -36,3 +39,9 @@ def queue_sweep() -> tuple[int, int]:
 @shared_task(acks_late=True, ignore_result=True)
 def records_prune() -> int:
     return queue.records_prune()
+
+
+@worker_process_shutdown.connect
+def _connection_cache_close(**_: Any) -> None:
+    """Say QUIT to the partners this pool process still has sessions with."""
+    sending.connection_cache_close()

@@ -55,6 +55,11 @@ def connection_cache() -> ConnectionCache:
     return _cache
 
 
+def connection_cache_close() -> None:
+    if _cache is not None and _cache_pid == os.getpid():
+        _cache.close()
+
+
 def message_deliver(message_id: int) -> int:
     """Deliver the due recipients of one message; return how many this run claimed."""
     claimed = queue.recipients_claim(message_id)
