@@ -74,15 +74,21 @@ class SmtpdConfig:
         return replace(config, **overrides)
 
 
-def _accept_blocking(**kwargs: Any) -> str:
-    """Run `message_accept` in a worker thread with a fresh database connection."""
+def _store(content: bytes, **kwargs: Any) -> str:
+    """Check the data, then `message_accept` it; the reply. Runs in a worker thread: the
+    scans of a large message and the fsync must not stall the other sessions."""
     from relay.services.accept import message_accept
 
+    problem = data_problem(content)
+    if problem:
+        log.info("message refused: %s", problem)
+        return problem
     close_old_connections()
     try:
-        return message_accept(**kwargs).queue_id
+        message = message_accept(raw=content, **kwargs)
     finally:
         close_old_connections()
+    return f"250 2.0.0 Ok: queued as {message.queue_id}"
 
 
 class AcceptHandler:
@@ -155,14 +161,10 @@ class AcceptHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content
         assert isinstance(content, bytes)
-        problem = data_problem(content)
-        if problem:
-            log.info("%r: message refused: %s", session.peer, problem)
-            return problem
         sender = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
         call = functools.partial(
-            _accept_blocking,
-            raw=content,
+            _store,
+            content,
             envelope_sender=sender,
             recipients=list(envelope.rcpt_tos),
             client_ip=str(session.peer[0]),
@@ -170,14 +172,12 @@ class AcceptHandler:
             client_tls=session.ssl is not None,
         )
         try:
-            queue_id = await asyncio.get_running_loop().run_in_executor(None, call)
+            return await asyncio.get_running_loop().run_in_executor(None, call)
         except SpoolError:
             log.exception("%r: storage failure", session.peer)
-            return REPLY_STORAGE
         except Exception:
             log.exception("%r: cannot accept message", session.peer)
-            return REPLY_STORAGE
-        return f"250 2.0.0 Ok: queued as {queue_id}"
+        return REPLY_STORAGE
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):

@@ -31,21 +31,29 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # 550 5.6.0 instead of repairing it, as Postfix 3.9 (`smtpd_forbid_bare_newline = normal`,
 # CVE-2023-51764) and Sendmail 8.18.1 (CVE-2023-51765) do by default: silent repair would
 # change signed content, and legitimate mail does not contain these bytes.
-_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n|\x00")
-# RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets with its CRLF, so 999 octets
-# before a CRLF is one too many (aiosmtpd allows 1001 on the wire, for the stuffed dot).
-_LONG_LINE = re.compile(rb"[^\r\n]{999}")
+#
+# RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets with its CRLF (aiosmtpd allows
+# 1001 on the wire, for the stuffed dot). Both scans are plain bytes methods: a regular
+# expression costs seconds on a 25 MB message.
+MAX_LINE = 998  # octets before the CRLF
 
 REPLY_BARE = "550 5.6.0 Message contains bare CR, bare LF or NUL (RFC 5321 2.3.8)"
 REPLY_LONG = "500 5.5.2 Line too long (RFC 5321 4.5.3.1.6)"
 
 
 def data_problem(content: bytes) -> str | None:
-    """The reply that refuses the message data, or None (C-speed scans: no copies)."""
-    if _BARE.search(content):
+    """The reply that refuses the message data, or None (scans in C, no copies)."""
+    crlf = content.count(b"\r\n")
+    if b"\x00" in content or content.count(b"\r") != crlf or content.count(b"\n") != crlf:
         return REPLY_BARE
-    if _LONG_LINE.search(content):
-        return REPLY_LONG
+    pos, end = 0, len(content)
+    while pos < end:  # every line ends in CRLF now
+        eol = content.find(b"\r\n", pos)
+        if eol < 0:
+            eol = end
+        if eol - pos > MAX_LINE:
+            return REPLY_LONG
+        pos = eol + 2
     return None
 
 
