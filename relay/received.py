@@ -48,13 +48,13 @@ def header_fields(block: bytes) -> list[tuple[str, bytes]]:
             continue
         if line[:1] in (b" ", b"\t"):
             if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + b" " + line.strip())
+                last_name, last_value = fields[-1]
+                fields[-1] = (last_name, last_value + b" " + line.strip())
             continue
-        name, colon, value = line.partition(b":")
+        raw_name, colon, value = line.partition(b":")
         if not colon:
             continue  # not a header field; the parsed view ignores it, the bytes stay
-        fields.append((name.strip().decode("ascii", "replace").lower(), value.strip()))
+        fields.append((raw_name.strip().decode("ascii", "replace").lower(), value.strip()))
     return fields
 
 

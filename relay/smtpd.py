@@ -91,6 +91,11 @@ def _store(content: bytes, **kwargs: Any) -> str:
     return f"250 2.0.0 Ok: queued as {message.queue_id}"
 
 
+def _peer_ip(session: Session) -> str:
+    peer: Any = session.peer  # (host, port[, flowinfo, scope_id]) for a TCP socket
+    return str(peer[0])
+
+
 class AcceptHandler:
     """aiosmtpd hooks; each returns the reply (STYLE.md: the handler checks, stores, replies)."""
 
@@ -144,7 +149,7 @@ class AcceptHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         problem = address_problem(address, recipient=True, smtputf8=envelope.smtp_utf8)
-        problem = problem or self.config.rules.rcpt_problem(str(session.peer[0]), address)
+        problem = problem or self.config.rules.rcpt_problem(_peer_ip(session), address)
         if problem:
             log.info("%r: RCPT %r refused: %s", session.peer, address, problem)
             return problem
@@ -167,7 +172,7 @@ class AcceptHandler:
             content,
             envelope_sender=sender,
             recipients=list(envelope.rcpt_tos),
-            client_ip=str(session.peer[0]),
+            client_ip=_peer_ip(session),
             client_helo=session.host_name or "",
             client_tls=session.ssl is not None,
         )

@@ -8,6 +8,11 @@
   each EHLO raises for every session.
 * Connections per client IP are capped (corpus LEN-2: slowloris); over the cap the client
   gets ``421 4.7.0`` and is disconnected before the greeting.
+
+Kept from aiosmtpd on purpose (corpus §7): commands may end in a bare LF (PIPE-2) and
+pipelined input is processed even without PIPELINING advertised (PIPE-1). Neither can
+smuggle a message: DATA ends only at CRLF.CRLF (aiosmtpd >= 1.4.5) and data holding a bare
+CR or LF is refused (`smtpd_checks.data_problem`). BDAT/CHUNKING is not offered (BD-1).
 """
 
 from __future__ import annotations
@@ -82,7 +87,7 @@ class MailgateSMTP(SMTP):
         await super()._handle_client()
 
     # -- replies -------------------------------------------------------------------------
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: Any) -> None:
         if isinstance(status, str):
             if not self._greeted:
                 self._greeted = True  # the 220 greeting carries no enhanced code
