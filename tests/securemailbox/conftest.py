@@ -15,7 +15,11 @@ from tests.securemailbox.helpers import SENDER, Redirected, make_raw, notificati
 
 
 @pytest.fixture(autouse=True)
-def _dirs(settings, tmp_path, memory_broker):
+def _dirs(request, settings, tmp_path):
+    if "mailgate_stack" in request.fixturenames:  # the stack's directories and broker
+        yield
+        return
+    request.getfixturevalue("memory_broker")
     settings.MAILGATE_SPOOL_DIR = tmp_path / "spool"
     settings.MAILGATE_SECURE_STORE_DIR = tmp_path / "secure"
     settings.MAILGATE_HOSTNAME = "mailgate.test"
