@@ -13,13 +13,15 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from relay.models import Message, Recipient, RecipientState
 from relay.models.queue import Relation
 
 from . import TAG_PURL, pipeline
+from .conf import setting
 from .crypto import store_delete, store_name_for, store_write
 from .models import DeliveryProfile, ItemState, SecureMessage
 from .notify import expires_text, notification_build
@@ -28,6 +30,7 @@ from .ratelimit import throttle_prune
 from .render import header_decode
 
 log = logging.getLogger(__name__)
+OPEN_DEBOUNCE = dt.timedelta(seconds=60)
 
 
 def profile_get(*, name: str) -> DeliveryProfile:
@@ -174,19 +177,23 @@ def securemessage_extend(*, item: SecureMessage, days: int, now: dt.datetime | N
     return True
 
 
-def securemessage_open(*, item: SecureMessage, now: dt.datetime | None = None) -> None:
-    """Count a reading (only the count: GET changes nothing else, portal-attacks.md T-5)."""
+def securemessage_open(*, item: SecureMessage, now: dt.datetime | None = None) -> bool:
+    """Count a reading. Views within OPEN_DEBOUNCE of the last counted one (reloads, the
+    body frame, a scanner and its browser) are the same reading and write nothing, so busy
+    pages do not queue on the database's write lock. GET changes nothing else (T-5)."""
     now = now or timezone.now()
-    SecureMessage.objects.filter(pk=item.pk, first_opened_at__isnull=True).update(
-        first_opened_at=now
+    if item.last_opened_at and now - item.last_opened_at < OPEN_DEBOUNCE:
+        return False
+    updated = SecureMessage.objects.filter(pk=item.pk).update(
+        open_count=F("open_count") + 1,
+        last_opened_at=now,
+        first_opened_at=Coalesce("first_opened_at", Value(now)),
     )
-    SecureMessage.objects.filter(pk=item.pk).update(
-        open_count=F("open_count") + 1, last_opened_at=now
-    )
+    return bool(updated)
 
 
 def purge_grace() -> dt.timedelta:
-    return dt.timedelta(days=getattr(settings, "MAILGATE_SECURE_PURGE_GRACE_DAYS", 7))
+    return dt.timedelta(days=setting("MAILGATE_SECURE_PURGE_GRACE_DAYS"))
 
 
 def securemessage_expire(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -12,8 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from django.conf import settings
-
+from ..conf import setting
 from ..crypto import store_read
 from ..models import SecureMessage
 from ..render import Rendered, message_render
@@ -23,10 +22,7 @@ _cache: OrderedDict[tuple[str, bool], tuple[float, Rendered]] = OrderedDict()
 
 
 def _limits() -> tuple[int, float]:
-    return (
-        int(getattr(settings, "MAILGATE_SECURE_RENDER_CACHE", 32)),
-        float(getattr(settings, "MAILGATE_SECURE_RENDER_TTL", 60)),
-    )
+    return setting("MAILGATE_SECURE_RENDER_CACHE"), float(setting("MAILGATE_SECURE_RENDER_TTL"))
 
 
 def rendered_for(item: SecureMessage, *, allow_remote: bool) -> Rendered:

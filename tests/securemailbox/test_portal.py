@@ -147,3 +147,18 @@ def test_plain_text_body_is_escaped_never_a_template(client, redirect):
     page = client.get(f"/m/{done.token}/").content.decode()
     assert "&lt;b&gt;bold&lt;/b&gt; {{7*7}}" in page
     assert "{{7*7}} {% debug %}" in page and "49" not in page
+
+
+def test_open_count__reloads_within_a_minute_are_one_reading(client, redirect):
+    from securemailbox.services import securemessage_open
+
+    done = redirect()
+    for _ in range(3):
+        client.get(f"/m/{done.token}/")
+    item = SecureMessage.objects.get()
+    assert item.open_count == 1
+    later = item.last_opened_at + dt.timedelta(minutes=2)
+    assert securemessage_open(item=item, now=later)
+    item.refresh_from_db()
+    assert item.open_count == 2 and item.last_opened_at == later
+    assert item.first_opened_at < later
