@@ -147,6 +147,8 @@ MAILGATE_TLS_CERT = env_str("MAILGATE_TLS_CERT", "")
 MAILGATE_TLS_KEY = env_str("MAILGATE_TLS_KEY", "")
 MAILGATE_MAX_MESSAGE_SIZE = env_int("MAILGATE_MAX_MESSAGE_SIZE", 50 * 1024 * 1024)
 MAILGATE_MAX_RECIPIENTS = env_int("MAILGATE_MAX_RECIPIENTS", 1000)
+MAILGATE_SMTP_TIMEOUT = env_int("MAILGATE_SMTP_TIMEOUT", 120)
+MAILGATE_SMTP_MAX_CONNECTIONS_PER_IP = env_int("MAILGATE_SMTP_MAX_CONNECTIONS_PER_IP", 20)
 MAILGATE_MAX_HOPS = env_int("MAILGATE_MAX_HOPS", 30)
 MAILGATE_MAX_QUEUE_LIFETIME = env_int("MAILGATE_MAX_QUEUE_LIFETIME", 5 * 24 * 3600)
 MAILGATE_RETRY_BASE = env_int("MAILGATE_RETRY_BASE", 300)
@@ -163,7 +165,10 @@ MAILGATE_RECORD_RETENTION_DAYS = env_int("MAILGATE_RECORD_RETENTION_DAYS", 30)
 # Structured logs (mailgate/logging.py): key=value lines ("kv"), "json" or "plain", each line
 # about a message with its queue_id; bodies and secrets are never logged.
 LOGGING = logging_config(
-    fmt=env_str("MAILGATE_LOG_FORMAT", "kv"), level=env_str("MAILGATE_LOG_LEVEL", "INFO")
+    fmt=env_str("MAILGATE_LOG_FORMAT", "kv"),
+    level=env_str("MAILGATE_LOG_LEVEL", "INFO"),
+    # aiosmtpd logs every command with its addresses at INFO: too much, and personal data.
+    overrides={"mail.log": env_str("MAILGATE_SMTP_LOG_LEVEL", "WARNING")},
 )
 # The worker and beat log through LOGGING too, instead of Celery's own root-logger setup.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -26,7 +26,9 @@ def corpus_dir() -> Path:
 
 pytest_plugins = [
     "tests.support.browser",
+    "tests.support.certs",
     "tests.support.smtp_sinks",
+    "tests.support.smtpd_server",
     "tests.support.dns_server",
     "tests.support.stack",
 ]
