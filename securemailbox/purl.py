@@ -55,9 +55,8 @@ class PurlTokenGenerator:
         if not isinstance(token, str) or not TOKEN_RE.match(token):
             return None
         candidates = [self.hash_token(token, secret) for secret in self.hmac_secrets]
-        for item in SecureMessage.objects.filter(token_hash__in=candidates).select_related(
-            "profile"
-        ):
+        rows = SecureMessage.objects.filter(token_hash__in=candidates).order_by()
+        for item in rows.select_related("profile"):
             if any(hmac.compare_digest(item.token_hash, c) for c in candidates):
                 return item
         return None

@@ -63,9 +63,15 @@ def _key(scope: str, subject: str, now: dt.datetime) -> tuple[str, dt.datetime]:
 
 def throttle_blocked(*, scope: str, subject: str, now: dt.datetime | None = None) -> bool:
     """True when this subject has used up its allowance in the current window."""
-    key, _ = _key(scope, subject, now or timezone.now())
-    count = PortalThrottle.objects.filter(key=key).values_list("count", flat=True).first()
-    return (count or 0) >= LIMITS[scope].count
+    return throttles_blocked([(scope, subject)], now=now)
+
+
+def throttles_blocked(pairs: list[tuple[str, str]], *, now: dt.datetime | None = None) -> bool:
+    """True when any (scope, subject) is over its limit: one query for all of them."""
+    now = now or timezone.now()
+    keys = {_key(scope, subject, now)[0]: LIMITS[scope].count for scope, subject in pairs}
+    counts = PortalThrottle.objects.filter(key__in=list(keys)).order_by()
+    return any(count >= keys[key] for key, count in counts.values_list("key", "count"))
 
 
 def throttle_hit(*, scope: str, subject: str, now: dt.datetime | None = None) -> bool:
@@ -92,9 +98,7 @@ def throttle_prune(*, now: dt.datetime | None = None) -> int:
 
 def miss_blocked(request: HttpRequest) -> bool:
     ip = client_ip(request)
-    return throttle_blocked(scope="miss-ip", subject=ip) or throttle_blocked(
-        scope="miss-net", subject=client_network(ip)
-    )
+    return throttles_blocked([("miss-ip", ip), ("miss-net", client_network(ip))])
 
 
 def miss_record(request: HttpRequest) -> None:
@@ -104,9 +108,7 @@ def miss_record(request: HttpRequest) -> None:
 
 
 def verify_blocked(request: HttpRequest, item_id: int) -> bool:
-    return throttle_blocked(scope="verify-ip", subject=client_ip(request)) or throttle_blocked(
-        scope="verify-item", subject=str(item_id)
-    )
+    return throttles_blocked([("verify-ip", client_ip(request)), ("verify-item", str(item_id))])
 
 
 def verify_failed(request: HttpRequest, item_id: int) -> None:
