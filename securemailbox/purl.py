@@ -38,7 +38,7 @@ class PurlTokenGenerator:
         """The current secret first, then fallbacks (rotation), like Django's generator."""
         primary = settings.MAILGATE_PURL_SECRET or settings.SECRET_KEY
         fallbacks = [] if settings.MAILGATE_PURL_SECRET else settings.SECRET_KEY_FALLBACKS
-        return [primary, *fallbacks]
+        return [primary, *(str(f) for f in fallbacks)]
 
     def make_token(self) -> tuple[str, str]:
         """A fresh token and the HMAC to store for it."""

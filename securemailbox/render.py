@@ -103,7 +103,9 @@ def _walk(root: MimePart, notes: list[str]) -> Iterator[MimePart]:
             if depth >= MAX_DEPTH:
                 notes.append("Parts nested too deeply are not shown.")
                 continue
-            stack.extend((child, depth + 1) for child in reversed(children))
+            stack.extend(
+                (child, depth + 1) for child in reversed(children) if isinstance(child, MimePart)
+            )
             continue
         yield part
 

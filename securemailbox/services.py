@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -218,7 +219,7 @@ def securemessage_expire(*, now: dt.datetime | None = None) -> dict[str, int]:
                 | Q(state=ItemState.EXPIRED, expires_at__gt=now - purge_grace())
             )
             if not still_used.exists():
-                transaction.on_commit(lambda name=item.store_name: store_delete(name))
+                transaction.on_commit(partial(store_delete, item.store_name))
         purged += 1
     cutoff = now - dt.timedelta(days=settings.MAILGATE_RECORD_RETENTION_DAYS)
     deleted, _ = SecureMessage.objects.filter(

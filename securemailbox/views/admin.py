@@ -113,8 +113,8 @@ def item_resend(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class ProfileMixin:
-    model = DeliveryProfile
-    form_class = DeliveryProfileForm
+    model: Any = DeliveryProfile
+    form_class: Any = DeliveryProfileForm
     title = "Delivery profiles"
     url_prefix = "securemailbox:profile"
     section = SECTION
@@ -146,7 +146,7 @@ class ProfileList(ProfileMixin, CrudListView):
 
 
 class ProfileFormMixin(ProfileMixin):
-    template_name = "securemailbox/profile_form.html"
+    template_name: Any = "securemailbox/profile_form.html"
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if "preview" in request.POST:  # show the preview of what was typed, save nothing

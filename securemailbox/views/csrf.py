@@ -19,10 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 
 class PortalCsrfMiddleware(CsrfViewMiddleware):
-    def _origin_verified(self, request: HttpRequest) -> bool:
+    # Django's hook for the Origin check (CsrfViewMiddleware, since 4.0).
+    def _origin_verified(self, request: HttpRequest) -> bool:  # type: ignore[misc]
         if request.META.get("HTTP_ORIGIN") == "null":
             return request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
-        return super()._origin_verified(request)
+        return bool(super()._origin_verified(request))  # type: ignore[misc]
 
 
 _portal_csrf = decorator_from_middleware(PortalCsrfMiddleware)

@@ -9,7 +9,13 @@ from __future__ import annotations
 import io
 
 from django.contrib import messages
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -77,7 +83,9 @@ def body(request: HttpRequest, item: SecureMessage, token: str) -> HttpResponse:
 
 @with_item
 @require_GET
-def attachment(request: HttpRequest, item: SecureMessage, token: str, index: int) -> HttpResponse:
+def attachment(
+    request: HttpRequest, item: SecureMessage, token: str, index: int
+) -> HttpResponseBase:
     """A download, never shown inline: octet-stream, attachment, nosniff (A-2 to A-5)."""
     if not access.grant_valid(request, item) or not item.profile.allow_attachment_download:
         return neutral(request)

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from ..models import DeliveryProfile, SecureMessage
 from ..purl import default_token_generator
 from ..ratelimit import miss_blocked, miss_record
 
-PortalView = Callable[..., HttpResponse]
+PortalView = Callable[..., HttpResponseBase]
 
 CHROME_CSP = (
     "default-src 'none'; style-src 'self'{nonce}; img-src 'self' data:; frame-src 'self'; "
@@ -31,7 +31,7 @@ BODY_CSP = (
 )
 
 
-def privacy_headers(response: HttpResponse) -> HttpResponse:
+def privacy_headers(response: HttpResponseBase) -> HttpResponseBase:
     """No caching, no Referer (the pURL must not leak), no indexing (portal-attacks.md T-4)."""
     response["Cache-Control"] = "no-store, private, max-age=0"
     response["Pragma"] = "no-cache"
@@ -46,7 +46,7 @@ def privacy_headers(response: HttpResponse) -> HttpResponse:
 
 def portal_headers(view: PortalView) -> PortalView:
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return privacy_headers(view(request, *args, **kwargs))
 
     return wrapped
@@ -68,7 +68,7 @@ def with_item(view: PortalView) -> PortalView:
 
     @portal_headers
     @wraps(view)
-    def wrapped(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if miss_blocked(request):  # before the lookup: the answer says nothing about the token
             return throttled(request)
         item = default_token_generator.check(token)
