@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from relay.models import Message, MessageState
+from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.services import actions
 from relay.spool import SpoolError, spool_open
 
@@ -30,8 +30,19 @@ CHAIN_LIMIT = 100
 class TrackingFilter(forms.Form):
     q = forms.CharField(required=False, label="Search")
     state = forms.ChoiceField(
-        required=False, choices=[("", "Any state"), *MessageState.choices], label="State"
+        required=False,
+        choices=[
+            ("", "Any state"),
+            *[(v, f"Message {label.lower()}") for v, label in MessageState.choices],
+            *[
+                (v, f"A recipient {label.lower()}")
+                for v, label in RecipientState.choices
+                if v not in MessageState.values
+            ],
+        ],
+        label="State",
     )
+    domain = forms.CharField(required=False, label="Recipient domain")
     date_from = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -57,8 +68,13 @@ class TrackingFilter(forms.Form):
                 | Q(message_id_header__icontains=q)
                 | Q(recipients__address__icontains=q)
             ).distinct()
-        if data["state"]:
-            qs = qs.filter(state=data["state"])
+        state = data["state"]
+        if state in MessageState.values:
+            qs = qs.filter(state=state)
+        elif state:  # a recipient state: messages with at least one recipient in it
+            qs = qs.filter(pk__in=Recipient.objects.filter(state=state).values("message_id"))
+        if domain := data["domain"].strip().lower().rstrip("."):
+            qs = qs.filter(pk__in=Recipient.objects.filter(domain=domain).values("message_id"))
         if data["date_from"]:
             qs = qs.filter(created_at__gte=_day_start(data["date_from"]))
         if data["date_to"]:
