@@ -28,7 +28,7 @@ from relay.models import (
     RecipientState,
     SendingConnectionPolicy,
 )
-from relay.models.queue import TAG_PURL
+from relay.models.queue import TAG_PURL, Relation
 from relay.mx import make_resolver
 from relay.routing import RouteSpec, candidates_for
 from relay.selectors import domain_settings
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon.
 _FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}$")
+
+MAX_HOPS_FOLLOWED = 100  # loop-back parents followed to find a notification's tag
 
 _cache: ConnectionCache | None = None
 _cache_pid = 0
@@ -99,7 +101,7 @@ def _deliver_domain(message: Message, domain: str, recipients: list[Recipient]) 
         recipients=tuple(r.address for r in recipients),
         open_data=lambda: spool_open(message.spool_name),
         prepend=header_lines(message.headers_added),
-        is_notification=TAG_PURL in (message.tags or []),
+        is_notification=message_is_notification(message),
     )
     return deliver(
         job,
@@ -108,6 +110,26 @@ def _deliver_domain(message: Message, domain: str, recipients: list[Recipient]) 
         local_hostname=settings.MAILGATE_HOSTNAME,
         cache=connection_cache(),
     )
+
+
+def message_is_notification(message: Message) -> bool:
+    """Tagged 'Secure Collaboration: PURL', or a looped-back copy of such a message.
+
+    Tags do not travel over SMTP: a notification handed back to Mailgate (its first host
+    answered 4xx, say) re-enters untagged, yet it is the same notification, linked to it by
+    our own Received id on a loop-back. Without this, "Do not use TLS for Secure
+    Collaboration notifications" would not apply to the copy, and a notification to a
+    partner without STARTTLS could never be delivered once it had gone round."""
+    seen = 0
+    current: Message | None = message
+    while current is not None and seen < MAX_HOPS_FOLLOWED:
+        if TAG_PURL in (current.tags or []):
+            return True
+        if current.relation != Relation.LOOPBACK or current.parent_id is None:
+            return False
+        current = Message.objects.filter(pk=current.parent_id).first()
+        seen += 1
+    return False
 
 
 def delivery_settings(domain: str, route_name: str = "") -> tuple[RouteSpec, TLSPolicy]:
