@@ -77,3 +77,18 @@ def test_old_rate_limit_counters_are_pruned():
     throttle_hit(scope="miss-ip", subject="192.0.2.1")
     securemessage_expire(now=timezone.now() + dt.timedelta(days=1))
     assert not PortalThrottle.objects.exists()
+
+
+def test_management_command_runs_the_same_service(redirect):
+    import io
+
+    from django.core.management import call_command
+
+    done = redirect()
+    SecureMessage.objects.filter(pk=done.item.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    out = io.StringIO()
+    call_command("securemailbox_expire", stdout=out)
+    assert "expired: 1" in out.getvalue()
+    assert SecureMessage.objects.get().state == ItemState.EXPIRED
