@@ -110,7 +110,7 @@ def securemessage_reply(
 ) -> Message:
     """The reader's reply, back to the original sender through Mailgate."""
     now = now or timezone.now()
-    to = item.sender or _address_only(item.header_from)
+    to = reply_address(item)
     raw = reply_build(
         sender=item.recipient_address,
         to=to,
@@ -131,10 +131,12 @@ def securemessage_reply(
     return reply
 
 
-def _address_only(header_from: str) -> str:
+def reply_address(item: SecureMessage) -> str:
+    """Where a reply goes: the envelope sender, else the From address; "" for none."""
     from email.utils import parseaddr
 
-    return parseaddr(header_from)[1]
+    address = item.sender or parseaddr(item.header_from)[1]
+    return address if "@" in address.strip("@") else ""
 
 
 # --- session grants ---------------------------------------------------------------------

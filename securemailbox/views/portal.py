@@ -58,7 +58,7 @@ def message(request: HttpRequest, item: SecureMessage, token: str) -> HttpRespon
         "body_url": body_url,
         "remote": _remote(request),
         "allow_download": item.profile.allow_attachment_download,
-        "allow_reply": item.profile.allow_reply,
+        "allow_reply": item.profile.allow_reply and bool(access.reply_address(item)),
     })  # fmt: skip
 
 
@@ -114,7 +114,8 @@ def rendered_raw(item: SecureMessage) -> bytes:
 @with_item
 @require_http_methods(["GET", "POST"])
 def reply(request: HttpRequest, item: SecureMessage, token: str) -> HttpResponse:
-    if not access.grant_valid(request, item) or not item.profile.allow_reply:
+    allowed = item.profile.allow_reply and access.reply_address(item)
+    if not access.grant_valid(request, item) or not allowed:
         return neutral(request)
     form = ReplyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

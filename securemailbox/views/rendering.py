@@ -8,6 +8,7 @@ It lives in process memory only, never on disk; access is checked before every u
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from ..crypto import store_read
 from ..models import SecureMessage
 from ..render import Rendered, message_render
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, bool], tuple[float, Rendered]] = OrderedDict()
 
@@ -35,7 +37,12 @@ def rendered_for(item: SecureMessage, *, allow_remote: bool) -> Rendered:
             if hit and now - hit[0] < ttl:
                 _cache.move_to_end(key)
                 return hit[1]
-    result = message_render(store_read(item.store_name), allow_remote=allow_remote)
+    raw = store_read(item.store_name)  # StoreError: the caller answers neutrally
+    try:
+        result = message_render(raw, allow_remote=allow_remote)
+    except Exception:  # render never raises by design; if it does, show what we can (H-13)
+        log.exception("cannot render secure message %s", item.pk)
+        result = Rendered(notes=["This message could not be displayed."])
     if size > 0:
         with _lock:
             _cache[key] = (now, result)

@@ -162,3 +162,35 @@ def test_open_count__reloads_within_a_minute_are_one_reading(client, redirect):
     item.refresh_from_db()
     assert item.open_count == 2 and item.last_opened_at == later
     assert item.first_opened_at < later
+
+
+def test_reply__not_offered_for_a_null_sender_without_from(client, redirect):
+    from relay.services.accept import message_accept
+    from securemailbox.services import securemessage_redirect
+    from tests.securemailbox.helpers import notification_raw, token_from
+
+    raw = make_raw().replace(b"From: Alice <alice@sender.test>\r\n", b"")
+    message = message_accept(
+        raw=raw, envelope_sender="", recipients=["bob@partner.test"], client_ip="127.0.0.1"
+    )
+    redirect()  # the profile
+    (item,) = securemessage_redirect(
+        message=message, recipients=list(message.recipients.all()),
+        profile_name="My delivery profile",
+    )  # fmt: skip
+    token = token_from(notification_raw(item))
+    assert "Reply securely" not in client.get(f"/m/{token}/").content.decode()
+    assert client.post(f"/m/{token}/reply/", {"text": "x"}).status_code == 404
+
+
+def test_a_render_failure_still_shows_a_page(client, redirect, monkeypatch):
+    from securemailbox.views import rendering
+
+    def boom(raw, **kwargs):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(rendering, "message_render", boom)
+    done = redirect()
+    response = client.get(f"/m/{done.token}/")
+    assert response.status_code == 200 and "could not be displayed" in response.content.decode()
+    assert client.get(f"/m/{done.token}/body/").status_code == 200
