@@ -109,13 +109,14 @@ def message_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def message_detail(request: HttpRequest, queue_id: str) -> HttpResponse:
     message = get_object_or_404(Message, queue_id=queue_id)
+    flow = message_flow(message)
     context = {
         "message": message,
         "recipients": message.recipients.select_related("dsn_message"),
         "attempts": message.attempts.all(),
         "headers": message_headers(message),
-        "flow": message_flow(message),
-        "secure_items": secure_items(message),
+        "flow": flow,
+        "secure_items": secure_items([m for _, m in flow] or [message]),
         "hop_limited": message.hold_reason.startswith("hop limit"),
         "breadcrumbs": [
             ("Message tracking", reverse("relay:message-list")),
@@ -200,13 +201,15 @@ def message_flow(message: Message) -> list[tuple[int, Message]]:
     return flow if len(flow) > 1 else []
 
 
-def secure_items(message: Message) -> list[Any]:
-    """Secure Mailbox items made from this message or announced by it (if the app is in)."""
+def secure_items(flow: list[Message]) -> list[Any]:
+    """Secure Mailbox items made from a message of the flow or announced by one (if the app
+    is in): the original's page shows the item its looped-back copy was redirected to."""
     try:
         model = apps.get_model("securemailbox", "SecureMessage")
     except LookupError:
         return []
     try:
-        return list(model.objects.filter(Q(message=message) | Q(notification=message))[:50])
+        found = model.objects.filter(Q(message__in=flow) | Q(notification__in=flow))
+        return list(found.select_related("message", "notification")[:50])
     except Exception:  # the app's tables may not exist yet (before its migration)
         return []
