@@ -179,6 +179,12 @@ def test_tracking_page_of_the_original_follows_the_whole_flow(
     assert TAG_PURL in note.tags and original.state == MessageState.DONE
 
     page = admin_client.get(reverse("relay:message-detail", args=[queue_id])).content.decode()
-    assert f'href="{copy.get_absolute_url()}"' in page and "Looped-back copy" in page
-    assert f'href="{note.get_absolute_url()}"' in page and "Secure Mailbox notification" in page
-    assert f'href="{item.get_absolute_url()}"' in page and PLAIN_RCPT in page
+    flow, _, secure = page.partition('<div class="card-header">Secure Mailbox</div>')
+    flow = flow.partition('<div class="card-header">Message flow</div>')[2]
+    for linked, label in ((copy, "Looped-back copy"), (note, "Secure Mailbox notification")):
+        assert f'href="{linked.get_absolute_url()}"' in flow and label in flow
+    # The item the copy was redirected to, with links to the copy and the notification.
+    secure = secure.partition('<div class="card mt-3">')[0]
+    assert f'href="{item.get_absolute_url()}">{PLAIN_RCPT}</a>' in secure
+    assert f'href="{copy.get_absolute_url()}">{copy.queue_id}</a>' in secure
+    assert f'href="{note.get_absolute_url()}">{note.queue_id}</a>' in secure
