@@ -43,7 +43,8 @@ DOM_AUDIT = """(mail) => {
     }
   }
   const forbidden = mail
-    ? "script, meta[http-equiv], base, form, iframe, frame, object, embed, link, svg, math, style"
+    ? "script, meta[http-equiv], base, form, iframe, frame, object, embed, link, svg, math, "
+      + "body style"
     : "script, meta[http-equiv], base, form:not([method=post]), iframe:not(#mail-body), object, "
       + "embed";
   for (const el of document.querySelectorAll(forbidden)) bad.push(`forbidden ${el.tagName}`);
