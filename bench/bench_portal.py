@@ -67,7 +67,7 @@ def message_100k() -> bytes:
         for i in range(45)
     )
     msg.add_alternative(f"<html><body>{html}</body></html>", subtype="html")
-    msg.add_attachment(os.urandom(24_000), maintype="application", subtype="pdf",
+    msg.add_attachment(os.urandom(30_000), maintype="application", subtype="pdf",
                        filename="figures.pdf")  # fmt: skip
     return msg.as_bytes(policy=policy.SMTP)
 
