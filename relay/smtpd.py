@@ -83,11 +83,10 @@ def _store(content: bytes, **kwargs: Any) -> str:
     if problem:
         log.info("message refused: %s", problem)
         return problem
+    # Each executor thread keeps its connection (CONN_MAX_AGE); only one that is too old
+    # or broken is replaced, before the message rather than after it.
     close_old_connections()
-    try:
-        message = message_accept(raw=content, **kwargs)
-    finally:
-        close_old_connections()
+    message = message_accept(raw=content, **kwargs)
     return f"250 2.0.0 Ok: queued as {message.queue_id}"
 
 
