@@ -105,21 +105,25 @@ class MailgateStack:
         except OSError:
             return False
 
-    def start_worker(self, *, wait: bool = True) -> None:
-        n = self._starts.get("worker", 0) + 1
+    def start_worker(self, *, wait: bool = True, name: str = "worker") -> None:
+        """Start a Celery worker; another `name` starts one more beside the first."""
+        n = self._starts.get(name, 0) + 1
         self._start(
-            "worker",
+            name,
             [
                 sys.executable, "-m", "celery", "-A", "mailgate", "worker", "-l", "INFO",
-                "-c", "2", "-P", "prefork", "-n", f"w{n}@%h",
+                "-c", "2", "-P", "prefork", "-n", f"{name}-{n}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],
         )  # fmt: skip
         if wait:
-            self.wait_worker()
+            self.wait_worker(name)
 
-    def wait_worker(self) -> None:
-        self.wait_for(lambda: " ready." in self._log("worker"), START_TIMEOUT, proc="worker")
+    def wait_worker(self, name: str = "worker") -> None:
+        self.wait_for(lambda: " ready." in self._log(name), START_TIMEOUT, proc=name)
+
+    def worker_log(self, name: str = "worker") -> str:
+        return self._log(name)
 
     def kill_worker(self) -> None:
         """SIGKILL the worker and its pool children (a crash, not a shutdown)."""
@@ -141,7 +145,7 @@ class MailgateStack:
     def stop(self) -> None:
         for name, proc in self.procs.items():
             # The worker gets a cold shutdown (SIGQUIT): the test is over, nothing to finish.
-            sig = signal.SIGQUIT if name == "worker" else signal.SIGTERM
+            sig = signal.SIGQUIT if name.startswith("worker") else signal.SIGTERM
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
         deadline = time.monotonic() + 10
