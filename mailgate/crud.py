@@ -63,7 +63,7 @@ class CrudListView(CrudMixin, generic.ListView):
 
 
 class CrudFormMixin(CrudMixin):
-    template_name = "crud/form.html"
+    template_name: str | None = "crud/form.html"
 
     def get_success_url(self) -> str:
         return reverse(f"{self.url_prefix}-list")

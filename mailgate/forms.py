@@ -20,7 +20,7 @@ class CrispyModelForm(forms.ModelForm):
         self.helper.form_tag = False
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         field = self.unique_name_field
         if field and cleaned.get(field):
             model: type[models.Model] = self._meta.model  # type: ignore[assignment]

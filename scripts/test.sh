@@ -19,4 +19,5 @@ scripts/setup.sh requirements-dev.txt
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
+.venv/bin/mypy mailgate relay policies securemailbox
 exec .venv/bin/python -m pytest "$@"

@@ -12,8 +12,8 @@ RELAY = "Relay Policies"
 
 
 class _SendingPolicy:
-    model = SendingConnectionPolicy
-    form_class = SendingConnectionPolicyForm
+    model: Any = SendingConnectionPolicy
+    form_class: Any = SendingConnectionPolicyForm
     title = "Sending Connection Policies"
     url_prefix = "relay:sendingpolicy"
     section = RELAY
@@ -50,8 +50,8 @@ class SendingPolicyDelete(_SendingPolicy, _DefaultProtected):
 
 
 class _Route:
-    model = DeliveryRoute
-    form_class = DeliveryRouteForm
+    model: Any = DeliveryRoute
+    form_class: Any = DeliveryRouteForm
     title = "Delivery Routes"
     url_prefix = "relay:route"
     section = RELAY
@@ -83,8 +83,8 @@ class RouteDelete(_Route, _DefaultProtected):
 
 
 class _Domain:
-    model = ExternalDomain
-    form_class = ExternalDomainForm
+    model: Any = ExternalDomain
+    form_class: Any = ExternalDomainForm
     title = "External Domains/Hosts"
     url_prefix = "relay:domain"
     section = RELAY
