@@ -6,16 +6,17 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.urls import reverse
 
-DEFAULT_SUBJECT = "Secure message from {sender}: {subject}"
+# The notification travels in clear, so by default it names the sender but not the
+# subject: a subject can itself be confidential. {subject} stays available to admins who
+# decide otherwise for their organisation.
+DEFAULT_SUBJECT = "Secure message from {sender}"
 DEFAULT_TEXT = (
     "You have received a secure message from {sender}.\n\n"
-    "Subject: {subject}\n\n"
     "Read it here (the link is private to you):\n{purl}\n\n"
     "The message is available until {expires}.\n"
 )
 DEFAULT_HTML = (
     "<p>You have received a secure message from <strong>{sender}</strong>.</p>"
-    "<p>Subject: {subject}</p>"
     '<p><a href="{purl}">Read the message</a></p>'
     "<p>The message is available until {expires}.</p>"
 )

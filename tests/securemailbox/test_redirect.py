@@ -54,10 +54,11 @@ def test_notification__built_fresh_without_the_body(redirect):
     done = redirect(make_raw(subject="Budget", text="TOP-SECRET-BODY-TEXT\n"))
     raw = notification_raw(done.item)
     assert b"TOP-SECRET-BODY-TEXT" not in raw
+    assert b"Budget" not in raw  # the default templates keep the subject private too
     msg = message_from_bytes(raw, policy=policy.default)
     assert msg["From"] == "secureMailer@sender.test"
     assert msg["To"] == "bob@partner.test"
-    assert msg["Subject"] == "Secure message from Alice <alice@sender.test>: Budget"
+    assert msg["Subject"] == "Secure message from Alice <alice@sender.test>"
     assert msg["Message-ID"].endswith("@mailgate.test>")
     assert msg["Date"] and msg["Auto-Submitted"] == "auto-generated"
     assert msg.get_content_type() == "multipart/alternative"
@@ -69,7 +70,10 @@ def test_notification__built_fresh_without_the_body(redirect):
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
 
 
-def test_notification__values_escaped_in_html_and_no_header_injection(redirect):
+def test_notification__values_escaped_in_html_and_no_header_injection(redirect, profile):
+    profile.notification_subject = "Secure message from {sender}: {subject}"
+    profile.notification_html = "<p>{subject}</p><p>{purl}</p>"
+    profile.save()
     subject = "<script>alert(1)</script> =?utf-8?q?x=0D=0ABcc:_evil@x.test?="
     done = redirect(make_raw(subject=subject))
     msg = message_from_bytes(notification_raw(done.item), policy=policy.default)
