@@ -13,6 +13,7 @@ Rules (DESIGN.md "Deliver"; RFC 5321 §5.1, §4.2.5, RFC 3207):
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from collections.abc import Callable
@@ -86,6 +87,11 @@ class DeliveryResult:
         return self._in("bounced")
 
 
+# A context per (policy, CA file), made once per process: building one (and loading the CA
+# bundle when certificates are verified) cost more than the SMTP dialogue on loopback.
+_client_context = functools.lru_cache(maxsize=64)(client_context)
+
+
 class _Run:
     """The state of one `deliver()` call: final results, pending recipients, attempts."""
 
@@ -93,7 +99,7 @@ class _Run:
         self.job = job
         self.policy = policy
         self.context: ssl.SSLContext | None = (
-            client_context(policy, cafile) if policy.enable_tls else None
+            _client_context(policy, cafile) if policy.enable_tls else None
         )
         self.results: dict[str, RecipientResult] = {}
         self.pending: list[str] = []

@@ -1,4 +1,4 @@
-"""Celery tasks: the doorbell. Each takes an id, calls one service and returns.
+"""Celery tasks: the doorbell. Each takes an id (or a few), calls one service and returns.
 
 Every task is idempotent (the services claim rows before they act), so `acks_late` and a
 broker that hands a task out twice are safe. Retries are never Celery countdowns: the
@@ -14,10 +14,15 @@ from celery.signals import worker_process_shutdown
 
 from relay.services import processing, queue, sending
 
+# The sweep rings in batches: when the workers are behind, most of what it finds still has
+# its first doorbell waiting in the broker, and a batch checks those in one query instead
+# of one task each (a flood of duplicate tasks slowed the real ones down).
+SWEEP_CHUNK = 50
+
 
 @shared_task(acks_late=True, ignore_result=True)
 def message_process(message_id: int) -> str:
-    return processing.message_process(message_id)
+    return processing.message_process(message_id, deliver_now=True)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -26,13 +31,31 @@ def message_deliver(message_id: int) -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def messages_process(message_ids: list[int]) -> int:
+    """The policy stage (and delivery) of those of `message_ids` still waiting for it."""
+    waiting = queue.messages_claimable(message_ids)
+    for message_id in waiting:
+        processing.message_process(message_id, deliver_now=True)
+    return len(waiting)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def messages_deliver(message_ids: list[int]) -> int:
+    """Delivery of those of `message_ids` that still have recipients due."""
+    due = queue.messages_with_due_recipients(message_ids)
+    for message_id in due:
+        sending.message_deliver(message_id)
+    return len(due)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def queue_sweep() -> tuple[int, int]:
     """Ring again for whatever the database says is due or was abandoned by a worker."""
     to_process, to_deliver = queue.sweep_targets()
-    for message_id in to_process:
-        message_process.delay(message_id)
-    for message_id in to_deliver:
-        message_deliver.delay(message_id)
+    for start in range(0, len(to_process), SWEEP_CHUNK):
+        messages_process.delay(to_process[start : start + SWEEP_CHUNK])
+    for start in range(0, len(to_deliver), SWEEP_CHUNK):
+        messages_deliver.delay(to_deliver[start : start + SWEEP_CHUNK])
     return len(to_process), len(to_deliver)
 
 

@@ -28,8 +28,13 @@ class Superseded(Exception):
     """The message left `received` while we worked (another run won): roll back."""
 
 
-def message_process(message_id: int) -> str:
-    """Run the policy stage of one message; return what happened (for logs and tests)."""
+def message_process(message_id: int, *, deliver_now: bool = False) -> str:
+    """Run the policy stage of one message; return what happened (for logs and tests).
+
+    With `deliver_now` (the worker's task), recipients left to deliver are delivered in
+    this same run instead of through another doorbell: no broker round trip, no second
+    task, no window in which the sweep rings for them too. Should this run die, they are
+    due in the database and the sweep hands them out."""
     if not queue.message_claim(message_id):
         return "not-claimed"
     message = Message.objects.get(pk=message_id)
@@ -46,9 +51,14 @@ def message_process(message_id: int) -> str:
     try:
         with transaction.atomic():
             _store_verdict(message, verdict)
-            return _apply(message, verdict)
+            outcome = _apply(message, verdict, ring=not deliver_now)
     except Superseded:
         return "superseded"
+    if deliver_now and outcome in {"queued", "redirected"}:
+        from relay.services.sending import message_deliver
+
+        message_deliver(message_id)
+    return outcome
 
 
 def _store_verdict(message: Message, verdict: Any) -> None:
@@ -64,7 +74,7 @@ def _store_verdict(message: Message, verdict: Any) -> None:
     )  # fmt: skip
 
 
-def _apply(message: Message, verdict: Any) -> str:
+def _apply(message: Message, verdict: Any, *, ring: bool = True) -> str:
     recipients = list(message.recipients.filter(state=RecipientState.QUEUED))
     now = timezone.now()
     if verdict.final == "reject":
@@ -97,11 +107,13 @@ def _apply(message: Message, verdict: Any) -> str:
             return "held"
         _set_state(message, MessageState.ACTIVE)
         queue.message_finish_if_done(message.pk)
-        _enqueue_deliver_if_due(message.pk)
+        if ring:
+            _enqueue_deliver_if_due(message.pk)
         return "redirected"
     Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(next_attempt_at=now)
     _set_state(message, MessageState.ACTIVE)
-    _enqueue_deliver_if_due(message.pk)
+    if ring:
+        _enqueue_deliver_if_due(message.pk)
     return "queued"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from relay.models import Message, MessageState, Recipient, RecipientState
@@ -58,12 +58,14 @@ def message_claim(message_id: int, *, now: dt.datetime | None = None) -> bool:
     """Take the policy-stage lease of a `received` message; False if someone holds it or
     the message has moved on (a second run of the same task ends here)."""
     now = now or timezone.now()
-    claimed = (
-        Message.objects.filter(pk=message_id, state=MessageState.RECEIVED)
-        .filter(_lease_free(now))
-        .update(lease_until=now + lease_delta())
+    claimable = Message.objects.filter(pk=message_id, state=MessageState.RECEIVED).filter(
+        _lease_free(now)
     )
-    return claimed == 1
+    # Read first: a duplicate doorbell (the sweep rang while the first one was still queued)
+    # then ends without taking SQLite's single write lock away from real work.
+    if not claimable.exists():
+        return False
+    return claimable.update(lease_until=now + lease_delta()) == 1
 
 
 def recipients_due_q(now: dt.datetime) -> Q:
@@ -85,11 +87,18 @@ def recipients_claim(message_id: int, *, now: dt.datetime | None = None) -> list
     due = recipients_due_q(now)
     base = Recipient.objects.filter(message_id=message_id, message__state=MessageState.ACTIVE)
     claimed: list[int] = []
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    # Read first, outside the transaction: nothing due (a duplicate doorbell) means no write
+    # transaction at all, and SQLite's write lock is held only for the UPDATEs, which check
+    # again that each row is still due.
+    found = [] if skip_locked else list(base.filter(due).values_list("pk", flat=True))
+    if not skip_locked and not found:
+        return []
     with transaction.atomic():
-        candidates = base.filter(due)
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        for pk in list(candidates.values_list("pk", flat=True)):
+        if skip_locked:
+            candidates = base.filter(due).select_for_update(skip_locked=True, of=("self",))
+            found = list(candidates.values_list("pk", flat=True))
+        for pk in found:
             won = (
                 Recipient.objects.filter(pk=pk)
                 .filter(due)
@@ -115,18 +124,37 @@ def is_expired(message: Message, now: dt.datetime) -> bool:
 
 
 def message_finish_if_done(message_id: int) -> bool:
-    """Mark an active message done once every recipient is final; True if it is done."""
-    open_left = (
-        Recipient.objects.filter(message_id=message_id)
-        .exclude(state__in=list(FINAL_RECIPIENT_STATES))
-        .exists()
+    """Mark an active message done once every recipient is final; True if it is done.
+
+    One conditional UPDATE (no recipient left open) does it: the check and the change are
+    atomic without a transaction around them, and a message not yet done costs no write."""
+    open_left = Recipient.objects.filter(message_id=OuterRef("pk")).exclude(
+        state__in=list(FINAL_RECIPIENT_STATES)
     )
-    if open_left:
+    if not Message.objects.filter(pk=message_id).filter(~Exists(open_left)).exists():
         return False
-    Message.objects.filter(pk=message_id, state=MessageState.ACTIVE).update(
-        state=MessageState.DONE, lease_until=None, updated_at=timezone.now()
-    )
+    Message.objects.filter(pk=message_id, state=MessageState.ACTIVE).filter(
+        ~Exists(open_left)
+    ).update(state=MessageState.DONE, lease_until=None, updated_at=timezone.now())
     return True
+
+
+def messages_claimable(message_ids: Sequence[int], *, now: dt.datetime | None = None) -> list[int]:
+    """Those of `message_ids` whose policy stage nobody runs: one read, no lock."""
+    now = now or timezone.now()
+    found = Message.objects.filter(pk__in=list(message_ids), state=MessageState.RECEIVED)
+    return list(found.filter(_lease_free(now)).order_by("id").values_list("pk", flat=True))
+
+
+def messages_with_due_recipients(
+    message_ids: Sequence[int], *, now: dt.datetime | None = None
+) -> list[int]:
+    """Those of `message_ids` (active) with recipients a delivery run may take: one read."""
+    now = now or timezone.now()
+    found = Recipient.objects.filter(
+        message_id__in=list(message_ids), message__state=MessageState.ACTIVE
+    ).filter(recipients_due_q(now))
+    return sorted(set(found.values_list("message_id", flat=True)))
 
 
 def sweep_targets(*, now: dt.datetime | None = None) -> tuple[list[int], list[int]]:

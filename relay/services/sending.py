@@ -8,12 +8,15 @@ headers prepended as raw lines, and stores attempts, recipient states, retries a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
+import dns.resolver
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -44,6 +47,10 @@ _FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}$")
 
 MAX_HOPS_FOLLOWED = 100  # loop-back parents followed to find a notification's tag
 
+# The claim of a run is renewed before a domain once this many seconds have passed since it
+# was taken (the lease is minutes long: a claim taken just now needs no renewal).
+RENEW_AFTER = 10.0
+
 _cache: ConnectionCache | None = None
 _cache_pid = 0
 
@@ -73,25 +80,30 @@ def message_deliver(message_id: int) -> int:
     for recipient in claimed:
         by_domain[recipient.domain].append(recipient)
     failures: list[Failure] = []
+    claimed_at = time.monotonic()
     try:
         for domain, batch in by_domain.items():
-            recipients = queue.recipients_renew(batch)  # a long run keeps its claim fresh
+            recipients = batch
+            if time.monotonic() - claimed_at > RENEW_AFTER:  # a long run keeps its claim fresh
+                recipients = queue.recipients_renew(batch)
             if recipients:
                 result = _deliver_domain(message, domain, recipients)
                 failures.extend(_record(message, recipients, result))
     finally:
         # Whatever went wrong above, nothing stays `delivering` longer than needed.
         queue.recipients_release_lease([r for r in claimed if r.state == RecipientState.DELIVERING])
-    with transaction.atomic():
-        if failures:
+    if failures:
+        with transaction.atomic():  # bounced without its DSN cannot happen
             message_bounce(message=message, failures=failures)
-        queue.message_finish_if_done(message_id)
+            queue.message_finish_if_done(message_id)
+    else:
+        queue.message_finish_if_done(message_id)  # one conditional UPDATE: no transaction
     return len(claimed)
 
 
 def _deliver_domain(message: Message, domain: str, recipients: list[Recipient]) -> DeliveryResult:
     route, tls_policy = delivery_settings(domain, message.route_name)
-    resolver = make_resolver(settings.MAILGATE_DNS_NAMESERVERS, settings.MAILGATE_DNS_TIMEOUT)
+    resolver = _resolver(tuple(settings.MAILGATE_DNS_NAMESERVERS), settings.MAILGATE_DNS_TIMEOUT)
     candidates = candidates_for(
         domain, route, resolver=resolver, default_port=settings.MAILGATE_DELIVERY_PORT
     )
@@ -130,6 +142,12 @@ def message_is_notification(message: Message) -> bool:
         current = Message.objects.filter(pk=current.parent_id).first()
         seen += 1
     return False
+
+
+@functools.lru_cache(maxsize=8)
+def _resolver(nameservers: tuple[str, ...], timeout: float) -> dns.resolver.Resolver:
+    """One resolver per process and setting (the system one reads /etc/resolv.conf)."""
+    return make_resolver(list(nameservers), timeout)
 
 
 def delivery_settings(domain: str, route_name: str = "") -> tuple[RouteSpec, TLSPolicy]:
