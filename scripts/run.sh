@@ -5,6 +5,18 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh requirements.txt
 [ -f .env ] && set -a && . ./.env && set +a
 mkdir -p var
+# A secret key of this installation, made on the first run and kept in var/secret-key (the
+# Secure Mailbox store's key and the pURL HMAC derive from it). An installation whose
+# database predates this file keeps the built-in development key it was made with.
+if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
+  if [ ! -f var/secret-key ] && [ ! -f var/mailgate.sqlite3 ]; then
+    (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret-key)
+  fi
+  if [ -f var/secret-key ]; then
+    DJANGO_SECRET_KEY="$(cat var/secret-key)"
+    export DJANGO_SECRET_KEY
+  fi
+fi
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput -v0
 echo "Admin UI: http://127.0.0.1:8000/"
