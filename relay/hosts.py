@@ -61,6 +61,26 @@ def domain_to_unicode(ascii_name: str) -> str:
         return ascii_name
 
 
+def address_literal_ip(domain: str) -> str | None:
+    """The IP of an address literal, normalised (IPv6 compressed), or None if `domain` is none.
+
+    RFC 5321 §4.1.3: `[192.0.2.7]` is an IPv4 literal and `[IPv6:2001:db8::1]` an IPv6 one
+    (the tag is matched ignoring case, as ABNF strings are); `[2001:db8::1]` without the tag
+    and general literals (`[tag:...]`) are not addresses we can compare, so they give None."""
+    text = domain.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    inner = text[1:-1]
+    if "%" in inner:  # a zone index (RFC 6874) is local to a host, never in an address
+        return None
+    try:
+        if inner[:5].lower() == "ipv6:":
+            return str(ipaddress.IPv6Address(inner[5:]))
+        return str(ipaddress.IPv4Address(inner))
+    except ValueError:
+        return None
+
+
 def _port(raw: str) -> int:
     if not raw.isdigit():
         raise HostSyntaxError(f"Port '{raw}' is not a number.")

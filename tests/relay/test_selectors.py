@@ -38,3 +38,115 @@ def test_lookup__defaults_apply_when_nothing_matches(setup_entries):
     assert settings.route.name == "Default" and settings.sending_policy.name == "Default"
     strict = domain_settings("a.partner.example")
     assert strict.sending_policy.require_tls and strict.route.name == "Loopback route"
+
+
+@pytest.fixture
+def host_entries(setup_entries):
+    route, strict, default = setup_entries
+    host = ExternalDomain.Kind.HOST
+    for name in ["mx.partner.example", "192.0.2.7", "2001:db8::7"]:
+        ExternalDomain.objects.create(kind=host, domain=name, route=route, sending_policy=strict)
+    ExternalDomain.objects.create(
+        domain="hosts.example", include_subdomains=True, route=route, sending_policy=default
+    )
+    ExternalDomain.objects.create(
+        kind=host, domain="relay.hosts.example", route=route, sending_policy=strict
+    )
+    return setup_entries
+
+
+def test_lookup__host_entry_matches_exactly_that_host(host_entries):
+    entry = external_domain_match("MX.Partner.Example.")
+    assert (entry.kind, entry.domain) == ("host", "mx.partner.example")
+    # A Host entry covers no other name: its subdomains fall back to the parent domain.
+    assert external_domain_match("a.mx.partner.example").domain == "partner.example"
+
+
+def test_lookup__exact_host_beats_a_parent_including_subdomains(host_entries):
+    assert external_domain_match("relay.hosts.example").kind == "host"
+    assert external_domain_match("other.hosts.example").domain == "hosts.example"
+
+
+@pytest.mark.parametrize(
+    ("recipient_domain", "expected"),
+    [
+        ("[192.0.2.7]", "192.0.2.7"),
+        (" [192.0.2.7] ", "192.0.2.7"),
+        ("[IPv6:2001:db8::7]", "2001:db8::7"),
+        ("[ipv6:2001:DB8:0:0:0:0:0:7]", "2001:db8::7"),  # normalised to the compressed form
+        ("[IPv6:2001:0db8::0007]", "2001:db8::7"),
+    ],
+)
+def test_lookup__address_literal_matches_the_ip_host_entry(
+    host_entries, recipient_domain, expected
+):
+    entry = external_domain_match(recipient_domain)
+    assert entry is not None and (entry.kind, entry.domain) == ("host", expected)
+
+
+@pytest.mark.parametrize(
+    "recipient_domain",
+    [
+        "192.0.2.7",  # a bare IP is not a domain (RFC 5321 §4.1.3: literals are bracketed)
+        "[192.0.2.8]",
+        "[2001:db8::7]",  # an IPv6 literal needs its "IPv6:" tag
+        "[IPv6:192.0.2.7]",
+        "[192.0.2.007]",
+        "[IPv6:2001:db8::7%eth0]",
+        "[x-tag:2001:db8::7]",
+        "[192.0.2.7",
+        "[]",
+        "",
+    ],
+)
+def test_lookup__other_literals_and_bare_ips_match_nothing(host_entries, recipient_domain):
+    assert external_domain_match(recipient_domain) is None
+
+
+def test_lookup__ip_stored_as_a_domain_entry_does_not_match_a_literal(setup_entries):
+    route, strict, _ = setup_entries
+    ExternalDomain.objects.create(domain="198.51.100.1", route=route, sending_policy=strict)
+    assert external_domain_match("[198.51.100.1]") is None
+
+
+def test_lookup__host_entry_never_includes_subdomains(setup_entries):
+    route, strict, _ = setup_entries
+    ExternalDomain.objects.create(
+        kind=ExternalDomain.Kind.HOST,
+        domain="gw.example",
+        include_subdomains=True,  # the form refuses this; the lookup ignores it too
+        route=route,
+        sending_policy=strict,
+    )
+    assert external_domain_match("gw.example").domain == "gw.example"
+    assert external_domain_match("a.gw.example") is None
+
+
+def test_lookup__idn_host_entry_matches_its_u_label(setup_entries):
+    route, strict, _ = setup_entries
+    ExternalDomain.objects.create(
+        kind=ExternalDomain.Kind.HOST,
+        domain="mx.xn--bcher-kva.example",
+        route=route,
+        sending_policy=strict,
+    )
+    assert external_domain_match("mx.bücher.example").domain == "mx.xn--bcher-kva.example"
+
+
+def test_domain_settings__address_literal_gets_the_host_entry_settings(host_entries):
+    found = domain_settings("[IPv6:2001:db8:0::7]")
+    assert found.entry is not None and found.entry.domain == "2001:db8::7"
+    assert found.sending_policy.require_tls and found.route.name == "Loopback route"
+    assert domain_settings("[192.0.2.99]").route.name == "Default"
+
+
+def test_delivery_settings__uses_the_host_entry(host_entries):
+    """The delivery stage reads its route and TLS policy through this selector."""
+    from relay.services.sending import delivery_settings
+
+    spec, tls = delivery_settings("mx.partner.example")
+    assert spec.hosts == ("127.0.0.1:2525",) and tls.require_tls
+    spec, tls = delivery_settings("[192.0.2.7]")
+    assert spec.hosts == ("127.0.0.1:2525",) and tls.require_tls
+    _, tls = delivery_settings("elsewhere.example")
+    assert not tls.require_tls
