@@ -38,11 +38,17 @@ def message_process(message_id: int, *, deliver_now: bool = False) -> str:
     if not queue.message_claim(message_id):
         return "not-claimed"
     message = Message.objects.get(pk=message_id)
-    if message.hop_count > settings.MAILGATE_MAX_HOPS:
+    # hop_count includes the Received header we prepended: the limit is on those the
+    # message arrived with.
+    arrived = message.hop_count - 1
+    if arrived > settings.MAILGATE_MAX_HOPS:
         # A loop (e.g. a route back to ourselves for a message no policy redirects):
         # RFC 5321 §6.3 says a looping message must be detected and stopped; held, it is
         # never passed round again, and tracking shows why.
-        reason = f"hop limit: {message.hop_count} Mailgate Received headers"
+        reason = (
+            f"hop limit: arrived with {arrived} Mailgate Received headers"
+            f" (more than {settings.MAILGATE_MAX_HOPS})"
+        )
         _hold(message, reason)
         return "held"
     from policies.services import policies_evaluate  # the policies app owns evaluation

@@ -7,6 +7,7 @@ import pytest
 from policies.services import policy_create
 from relay.models import DeliveryRoute, Message, MessageState, RecipientState
 from relay.models.queue import TAG_PURL, Relation
+from relay.received import received_build
 from relay.services import processing
 from relay.services.accept import message_accept
 from relay.spool import spool_read
@@ -53,11 +54,13 @@ def test_hop_limit__holds_before_any_policy(settings):
     settings.MAILGATE_MAX_HOPS = 3
     policy_create(name="Reject all", actions=[{"kind": "reject", "params": {"reason": "no"}}])
     message = accept()
-    Message.objects.filter(pk=message.pk).update(hop_count=4)
+    Message.objects.filter(pk=message.pk).update(hop_count=5)  # arrived with 4, ours on top
     assert processing.message_process(message.pk) == "held"
     message.refresh_from_db()
     assert message.state == MessageState.HELD
-    assert message.hold_reason == "hop limit: 4 Mailgate Received headers"
+    assert (
+        message.hold_reason == "hop limit: arrived with 4 Mailgate Received headers (more than 3)"
+    )
     assert message.policy_trace == []  # the policies never ran
     assert message.recipients.get().state == RecipientState.HELD
 
@@ -65,8 +68,24 @@ def test_hop_limit__holds_before_any_policy(settings):
 def test_at_the_hop_limit_the_message_still_passes(settings):
     settings.MAILGATE_MAX_HOPS = 3
     message = accept()
-    Message.objects.filter(pk=message.pk).update(hop_count=3)
+    Message.objects.filter(pk=message.pk).update(hop_count=4)  # arrived with 3, ours on top
     assert processing.message_process(message.pk) == "queued"
+
+
+@pytest.mark.parametrize(("arrived", "outcome"), [(0, "queued"), (3, "queued"), (4, "held")])
+def test_hop_limit__counts_the_headers_the_message_arrived_with(settings, arrived, outcome):
+    """MAILGATE_MAX_HOPS of our Received headers on arrival pass; one more is held. The
+    header we prepend on accepting it is not counted."""
+    settings.MAILGATE_MAX_HOPS = 3
+    ours = received_build(hostname="mailgate.test", queue_id="01OLDER", client_ip="192.0.2.1")
+    message = message_accept(
+        raw=ours * arrived + RAW,
+        envelope_sender="alice@sender.test",
+        recipients=["bob@partner.test"],
+        client_ip="192.0.2.1",
+    )
+    assert message.hop_count == arrived + 1
+    assert processing.message_process(message.pk) == outcome
 
 
 def test_headers_tags_route_and_trace_are_stored():
