@@ -117,8 +117,6 @@ WHITENOISE_USE_FINDERS = True
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -142,6 +140,25 @@ MAILGATE_DNS_TIMEOUT = float(env_str("MAILGATE_DNS_TIMEOUT", "5"))
 MAILGATE_RELAY_NETWORKS = env_list("MAILGATE_RELAY_NETWORKS", "127.0.0.0/8,::1/128")
 MAILGATE_LOCAL_DOMAINS = env_list("MAILGATE_LOCAL_DOMAINS", "")
 MAILGATE_BASE_URL = env_str("MAILGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Cookies and the reverse proxy (portal-attacks.md C-4) -----------------------------------
+# Session and CSRF cookies go over HTTPS only when the public URL is https (or when
+# MAILGATE_SECURE_COOKIES says so). HttpOnly sessions; SameSite=Lax, not Strict: a reader
+# who opens the pURL from a webmail (a cross-site top-level GET) keeps the session the
+# verification gave, while cross-site POSTs carry no cookie.
+MAILGATE_SECURE_COOKIES = env_bool(
+    "MAILGATE_SECURE_COOKIES", MAILGATE_BASE_URL.lower().startswith("https://")
+)
+SESSION_COOKIE_SECURE = MAILGATE_SECURE_COOKIES
+CSRF_COOKIE_SECURE = MAILGATE_SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # the cookie holds no secret of its own; forms carry the token
+CSRF_COOKIE_SAMESITE = "Lax"
+# Only behind a proxy that sets (and overwrites) X-Forwarded-Proto: otherwise a client
+# could claim HTTPS for a plain request.
+if env_bool("MAILGATE_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 MAILGATE_SPOOL_DIR = Path(env_str("MAILGATE_SPOOL_DIR", str(VAR_DIR / "spool")))
 MAILGATE_SECURE_STORE_DIR = Path(
     env_str("MAILGATE_SECURE_STORE_DIR", str(VAR_DIR / "securemailbox"))

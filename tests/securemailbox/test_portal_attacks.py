@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import importlib.util
 import re
 from collections.abc import Callable
 from email import message_from_bytes, policy
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 from django.utils import timezone
 
@@ -404,6 +406,31 @@ def _portal_not_frameable_except_the_body_by_the_portal(client, redirect):
     assert "frame-ancestors 'self'" in body["Content-Security-Policy"]
 
 
+@case("C-4")
+def _session_rotated_on_exchange_and_cookies_secure_httponly_samesite(redirect, profile, settings):
+    profile.verification = "password"
+    profile.save()
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True  # an https base URL
+    done = redirect()
+    planted = SessionStore()  # session fixation: the attacker's own session key, planted
+    planted["x"] = 1
+    planted.create()
+    reader = Client()
+    reader.cookies["sessionid"] = planted.session_key
+    password = {"password1": "orange-Kettle-42-drums", "password2": "orange-Kettle-42-drums"}
+    assert reader.post(f"/m/{done.token}/", password, secure=True).status_code == 302
+    cookie = reader.cookies["sessionid"]
+    assert cookie.value != planted.session_key and not SessionStore().exists(planted.session_key)
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] in ("Lax", "Strict")
+    attacker = Client()
+    attacker.cookies["sessionid"] = planted.session_key
+    assert attacker.get(f"/m/{done.token}/body/").status_code == 404
+    assert reader.get(f"/m/{done.token}/body/", secure=True).status_code == 200
+    reader.get(f"/m/{done.token}/reply/", secure=True)
+    csrf = reader.cookies["csrftoken"]
+    assert csrf["secure"] and csrf["samesite"] in ("Lax", "Strict")
+
+
 @case("C-5")
 def _renderer_runs_in_an_opaque_origin(client, redirect):
     done = redirect()
@@ -419,6 +446,56 @@ def test_portal_attack(case_id, request, client, redirect):
     fixtures = {"client": client, "redirect": redirect}
     kwargs = {n: fixtures[n] if n in fixtures else request.getfixturevalue(n) for n in names}
     fn(**kwargs)
+
+
+def settings_from_env(monkeypatch, **env: str) -> dict:
+    """mailgate/settings.py run afresh under this environment (the loaded settings stay)."""
+    for name in ("MAILGATE_BASE_URL", "MAILGATE_SECURE_COOKIES",
+                 "MAILGATE_TRUST_X_FORWARDED_PROTO"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.find_spec("mailgate.settings")
+    module = importlib.util.module_from_spec(spec)  # not put in sys.modules
+    spec.loader.exec_module(module)
+    return vars(module)
+
+
+@pytest.mark.parametrize(
+    ("env", "secure"),
+    [
+        ({"MAILGATE_BASE_URL": "https://mail.example"}, True),
+        ({"MAILGATE_BASE_URL": "http://127.0.0.1:8000"}, False),
+        ({}, False),
+        ({"MAILGATE_BASE_URL": "https://mail.example", "MAILGATE_SECURE_COOKIES": "false"}, False),
+        ({"MAILGATE_BASE_URL": "http://10.0.0.5", "MAILGATE_SECURE_COOKIES": "true"}, True),
+    ],
+)
+def test_c4__cookies_are_secure_when_the_portal_is_https(monkeypatch, env, secure):
+    conf = settings_from_env(monkeypatch, **env)
+    assert conf["SESSION_COOKIE_SECURE"] is secure and conf["CSRF_COOKIE_SECURE"] is secure
+    assert conf["SESSION_COOKIE_HTTPONLY"] is True
+    assert conf["SESSION_COOKIE_SAMESITE"] in ("Lax", "Strict")
+    assert conf["CSRF_COOKIE_SAMESITE"] in ("Lax", "Strict")
+
+
+def test_c4__x_forwarded_proto_is_trusted_only_when_configured(monkeypatch):
+    assert "SECURE_PROXY_SSL_HEADER" not in settings_from_env(monkeypatch)
+    trusted = settings_from_env(monkeypatch, MAILGATE_TRUST_X_FORWARDED_PROTO="true")
+    assert trusted["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_c4__a_forwarded_https_request_gets_secure_cookies(redirect, profile, settings):
+    profile.verification = "password"
+    profile.save()
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SESSION_COOKIE_SECURE = True
+    done = redirect()
+    proxied = Client(HTTP_X_FORWARDED_PROTO="https")
+    password = {"password1": "orange-Kettle-42-drums", "password2": "orange-Kettle-42-drums"}
+    assert proxied.post(f"/m/{done.token}/", password).status_code == 302
+    assert proxied.cookies["sessionid"]["secure"]
+    assert proxied.get(f"/m/{done.token}/body/").status_code == 200
 
 
 def test_the_clock_is_timezone_aware():
