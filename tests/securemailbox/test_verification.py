@@ -134,15 +134,23 @@ def test_password__set_on_first_visit_then_required(client, redirect, password_p
     assert other.get(f"/m/{done.token}/body/").status_code == 200
 
 
-def test_password__wrong_tries_are_rate_limited(client, redirect, password_profile):
+def test_password__wrong_tries_are_rate_limited_per_item(client, redirect, password_profile):
     done = redirect()
     client.post(f"/m/{done.token}/", {"password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD})
-    other = Client()
-    for _ in range(10):
-        other.post(f"/m/{done.token}/", {"password": "wrong"})
-    blocked = other.post(f"/m/{done.token}/", {"password": GOOD_PASSWORD})
+    # Ten wrong tries spread over five addresses: each stays far below the per-client limit,
+    # so only the per-item limit can block the right password from a sixth address.
+    for n in range(10):
+        Client(REMOTE_ADDR=f"203.0.113.{n % 5 + 1}").post(
+            f"/m/{done.token}/", {"password": "wrong"}
+        )
+    reader = Client(REMOTE_ADDR="192.0.2.80")
+    blocked = reader.post(f"/m/{done.token}/", {"password": GOOD_PASSWORD})
     assert "Too many attempts" in blocked.content.decode()
-    assert locked_out(other, done.token)
+    assert locked_out(reader, done.token)
+    # Another item of the same reader is not affected.
+    second = redirect()
+    Client().post(f"/m/{second.token}/", {"password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD})
+    assert reader.post(f"/m/{second.token}/", {"password": GOOD_PASSWORD}).status_code == 302
 
 
 def test_grant__session_rotated_cookie_httponly_and_samesite(client, redirect, password_profile):
