@@ -93,6 +93,14 @@ class DeliveryRouteForm(CrispyModelForm):
         return cleaned
 
 
+def _entry_shown(stored: str) -> str:
+    """How a stored entry is written in the form: its U-label, an IPv6 host in brackets (as
+    `parse_host` reads it back)."""
+    if ":" in stored:
+        return f"[{stored}]"
+    return domain_to_unicode(stored)
+
+
 class ExternalDomainForm(CrispyModelForm):
     unique_name_field = None
 
@@ -103,11 +111,14 @@ class ExternalDomainForm(CrispyModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        help_text = "An internationalised name is stored in its A-label (xn--) form."
         if self.instance.pk:
-            self.initial["domain"] = domain_to_unicode(self.instance.domain)
-        self.fields[
-            "domain"
-        ].help_text = "An internationalised name is stored in its A-label (xn--) form."
+            stored = self.instance.domain
+            shown = _entry_shown(stored)
+            self.initial["domain"] = shown
+            if shown != stored and not shown.startswith("["):
+                help_text = f"Stored in its A-label form: {stored}."
+        self.fields["domain"].help_text = help_text
         self.helper.layout = Layout(
             Fieldset("Domain or host", "kind", "domain", "include_subdomains", "comment"),
             Fieldset("Delivery", "route", "sending_policy"),

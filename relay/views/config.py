@@ -6,6 +6,7 @@ from typing import Any
 
 from mailgate.crud import CrudCreateView, CrudDeleteView, CrudListView, CrudUpdateView
 from relay.forms import DeliveryRouteForm, ExternalDomainForm, SendingConnectionPolicyForm
+from relay.hosts import HostSyntaxError, domain_to_ascii
 from relay.models import DeliveryRoute, ExternalDomain, SendingConnectionPolicy
 
 RELAY = "Relay Policies"
@@ -90,6 +91,17 @@ class _Domain:
     section = RELAY
 
 
+def _a_label_term(term: str) -> str | None:
+    """The A-label form of a non-ASCII search term, or None when it has none."""
+    term = term.strip()
+    if term.isascii():
+        return None
+    try:
+        return domain_to_ascii(term)
+    except HostSyntaxError:
+        return None
+
+
 class DomainList(_Domain, CrudListView):
     search_fields = ("domain", "comment", "route__name", "sending_policy__name")
     columns = (
@@ -101,7 +113,12 @@ class DomainList(_Domain, CrudListView):
     )
 
     def get_queryset(self) -> Any:
-        return super().get_queryset().select_related("route", "sending_policy")
+        qs = super().get_queryset()  # the term as typed, over `search_fields`
+        a_label = _a_label_term(self.request.GET.get("q", ""))
+        if a_label:
+            # Entries are stored as A-labels: "bücher" must find "xn--bcher-kva.example".
+            qs = qs | ExternalDomain.objects.filter(domain__icontains=a_label)
+        return qs.select_related("route", "sending_policy")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         for entry in self.object_list:

@@ -144,3 +144,34 @@ def test_domain_form__missing_route_is_an_error():
     form = ExternalDomainForm(data=domain_data(route=""))
     assert not form.is_valid()
     assert "route" in form.errors
+
+
+def test_domain_form__edit_shows_the_u_label_and_names_the_a_label():
+    form = ExternalDomainForm(data=domain_data(domain="bücher.example"))
+    assert form.is_valid(), form.errors
+    edit = ExternalDomainForm(instance=form.save())
+    assert edit.initial["domain"] == "bücher.example"
+    assert edit.fields["domain"].help_text == "Stored in its A-label form: xn--bcher-kva.example."
+    plain = ExternalDomainForm(instance=ExternalDomainForm(data=domain_data()).save())
+    assert plain.initial["domain"] == "partner.example"
+    assert "A-label (xn--) form" in plain.fields["domain"].help_text
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "shown"),
+    [
+        ("[2001:DB8:0::7]", "2001:db8::7", "[2001:db8::7]"),
+        ("192.0.2.7", "192.0.2.7", "192.0.2.7"),
+        ("MX.Bücher.example", "mx.xn--bcher-kva.example", "mx.bücher.example"),
+    ],
+)
+def test_domain_form__host_entry_is_normalised_and_saves_again_unchanged(typed, stored, shown):
+    form = ExternalDomainForm(data=domain_data(kind="host", domain=typed))
+    assert form.is_valid(), form.errors
+    entry = form.save()
+    assert entry.domain == stored
+    edit = ExternalDomainForm(instance=entry)
+    assert edit.initial["domain"] == shown
+    again = ExternalDomainForm(instance=entry, data=domain_data(kind="host", domain=shown))
+    assert again.is_valid(), again.errors
+    assert again.save().domain == stored

@@ -112,3 +112,79 @@ def test_static_assets_are_served_locally(client):
     login = client.get(reverse("login")).content.decode()
     assert "cdn" not in login.lower()
     assert "/static/vendor/bootstrap.min.css" in login
+
+
+def _entry(domain, **over):
+    fields = {
+        "domain": domain,
+        "route": DeliveryRoute.objects.get(name="Default"),
+        "sending_policy": SendingConnectionPolicy.objects.get(name="Default"),
+    }
+    fields.update(over)
+    return ExternalDomain.objects.create(**fields)
+
+
+def _list(admin_client, name, q=None):
+    params = {} if q is None else {"q": q}
+    response = admin_client.get(reverse(name), params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_domain_list__shows_an_idn_in_both_forms(admin_client):
+    _entry("xn--bcher-kva.example")
+    _entry("plain.example")
+    body = _list(admin_client, "relay:domain-list")
+    assert ">bücher.example (xn--bcher-kva.example)</a>" in body
+    assert ">plain.example</a>" in body
+
+
+@pytest.mark.parametrize(
+    "term", ["bücher", "Bücher.example", "BÜCHER.EXAMPLE.", "xn--bcher", "kva.exa"]
+)
+def test_domain_list__search_by_u_label_or_a_label_finds_the_stored_entry(admin_client, term):
+    _entry("xn--bcher-kva.example")
+    _entry("partner.example")
+    body = _list(admin_client, "relay:domain-list", term)
+    assert ">bücher.example (xn--bcher-kva.example)</a>" in body
+    assert "partner.example" not in body
+
+
+def test_domain_list__search_covers_comment_route_and_policy(admin_client):
+    route = DeliveryRoute.objects.create(name="Partner route", hosts=["192.0.2.1"])
+    policy = SendingConnectionPolicy.objects.create(name="Strict TLS", require_tls=True)
+    _entry("routed.example", route=route)
+    _entry("strict.example", sending_policy=policy)
+    _entry("noted.example", comment="Contract 42 (Müller AG)")
+    assert "routed.example" in _list(admin_client, "relay:domain-list", "partner ROUTE")
+    found = _list(admin_client, "relay:domain-list", "strict tls")
+    assert "strict.example" in found and "routed.example" not in found
+    found = _list(admin_client, "relay:domain-list", "müller")  # non-ASCII, not a domain
+    assert "noted.example" in found and "strict.example" not in found
+    missing = _list(admin_client, "relay:domain-list", "nothing-like-it")
+    assert "Nothing here yet." in missing
+
+
+def test_domain_list__search_with_an_invalid_domain_term_is_not_an_error(admin_client):
+    _entry("partner.example")
+    body = _list(admin_client, "relay:domain-list", "ü ü")
+    assert "Nothing here yet." in body
+
+
+def test_sending_policy_list__search_by_name(admin_client):
+    SendingConnectionPolicy.objects.create(name="Partner strict", require_tls=True)
+    SendingConnectionPolicy.objects.create(name="Opportunistic", require_tls=False)
+    everything = _list(admin_client, "relay:sendingpolicy-list")
+    assert all(f">{n}</a>" in everything for n in ["Partner strict", "Opportunistic", "Default"])
+    found = _list(admin_client, "relay:sendingpolicy-list", "STRICT")
+    assert ">Partner strict</a>" in found
+    assert ">Opportunistic</a>" not in found and ">Default</a>" not in found
+    missing = _list(admin_client, "relay:sendingpolicy-list", "nothing-like-it")
+    assert "</a></td>" not in missing and "Nothing here yet." in missing
+
+
+def test_domain_edit__shows_the_u_label_and_names_the_a_label(admin_client):
+    entry = _entry("xn--bcher-kva.example")
+    body = admin_client.get(reverse("relay:domain-edit", args=[entry.pk])).content.decode()
+    assert 'value="bücher.example"' in body
+    assert "Stored in its A-label form: xn--bcher-kva.example." in body
