@@ -50,7 +50,8 @@ class DeliveryRouteForm(CrispyModelForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 5, "class": "mono", "spellcheck": "false"}),
         help_text="One per line, tried in this order after the MX hosts: host, host:port, "
-        "IPv4, or IPv6 in brackets such as [2001:db8::1]:25. Move a line to reorder.",
+        "IPv4, or IPv6 in brackets such as [2001:db8::1]:25. Move a line (or use the arrows) "
+        "to reorder.",
     )
 
     class Meta:

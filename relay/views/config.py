@@ -72,11 +72,11 @@ class RouteList(_Route, CrudListView):
 
 
 class RouteCreate(_Route, CrudCreateView):
-    pass
+    template_name = "relay/route_form.html"
 
 
 class RouteUpdate(_Route, CrudUpdateView):
-    pass
+    template_name = "relay/route_form.html"
 
 
 class RouteDelete(_Route, _DefaultProtected):

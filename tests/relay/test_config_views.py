@@ -188,3 +188,22 @@ def test_domain_edit__shows_the_u_label_and_names_the_a_label(admin_client):
     body = admin_client.get(reverse("relay:domain-edit", args=[entry.pk])).content.decode()
     assert 'value="bücher.example"' in body
     assert "Stored in its A-label form: xn--bcher-kva.example." in body
+
+
+def test_route_form__page_loads_the_reorder_script_and_keeps_the_textarea(admin_client):
+    route = DeliveryRoute.objects.create(name="Two hosts", hosts=["192.0.2.1", "[::1]:2525"])
+    for url in [reverse("relay:route-create"), reverse("relay:route-edit", args=[route.pk])]:
+        body = admin_client.get(url).content.decode()
+        assert '<script src="/static/relay/route_hosts.js"></script>' in body
+        assert '<textarea name="hosts_text"' in body
+    assert "192.0.2.1\n[::1]:2525</textarea>" in body
+
+
+def test_route_reorder_script_is_served_locally(client):
+    from django.contrib.staticfiles import finders
+
+    path = finders.find("relay/route_hosts.js")
+    assert path
+    with open(path, encoding="utf-8") as script:
+        text = script.read()
+    assert "id_hosts_text" in text and "http" not in text
