@@ -1,8 +1,12 @@
 """Attachment names fit to show and to offer for download (portal-attacks.md A-1, A-2).
 
-The name is only a label: attachments are never stored under it. It is cut to its last
-path segment, stripped of control and bidi-override characters, capped in length (the
-extension kept), and Windows device names are prefixed.
+The name is only a label: attachments are never stored under it (the whole message is
+stored encrypted under a name made from the queue id, crypto.py). It is cut to its last
+path segment (``/`` and ``\\``, so ``C:\\boot.ini`` and ``\\\\server\\share\\x`` too), stripped of
+control and bidi-override characters, Windows-unsafe characters are replaced, trailing dots
+and spaces (which Windows drops) are removed, Windows device names are prefixed, and the
+length is capped in characters and in UTF-8 bytes (file systems count bytes), the
+extension kept.
 """
 
 from __future__ import annotations
@@ -11,7 +15,15 @@ import re
 import unicodedata
 
 MAX_NAME = 120
-WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?\Z", re.IGNORECASE)
+MAX_NAME_BYTES = 240  # below the 255 bytes of ext4, APFS and NTFS (UTF-16: fewer units)
+MAX_EXTENSION = 16
+# Device names, also with an extension ("NUL.txt", "aux.tar.gz"), before one after spaces
+# ("CON .txt"), and COM/LPT with a superscript digit, which Windows reserves too.
+WINDOWS_RESERVED = re.compile(
+    r"^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)"
+    r"\s*(\..*)?\Z",
+    re.IGNORECASE,
+)
 UNSAFE_CHARS = re.compile(r'[\\/:*?"<>|;]')
 
 
@@ -25,8 +37,18 @@ def filename_clean(name: str, *, fallback: str = "attachment") -> str:
         return fallback
     if WINDOWS_RESERVED.match(name):
         name = f"_{name}"
-    if len(name) > MAX_NAME:
-        stem, dot, ext = name.rpartition(".")
-        ext = ext[:16] if dot and stem else ""
-        name = name[: MAX_NAME - len(ext) - 1].rstrip(" .") + (f".{ext}" if ext else "")
-    return name
+    return _capped(name)
+
+
+def _capped(name: str) -> str:
+    if len(name) <= MAX_NAME and len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    ext = ext[:MAX_EXTENSION] if dot and stem else ""
+    stem = stem if ext else name
+    suffix = f".{ext}" if ext else ""
+    room = MAX_NAME_BYTES - len(suffix.encode())
+    stem = stem[: MAX_NAME - len(suffix)]
+    while len(stem.encode()) > room:
+        stem = stem[:-1]
+    return (stem.rstrip(" .") or "attachment") + suffix

@@ -155,6 +155,8 @@ def _part_text(part: MimePart, data: bytes, *, html: bool, notes: list[str]) -> 
 def attachment_name(part: MimePart, index: int) -> str:
     try:
         raw = part.get_filename() or part.get_param("name") or ""
+        if isinstance(raw, str) and "\ufffd" in raw:  # 8-bit, lost by compat32: read as UTF-8
+            raw = _utf8_filename(part) or raw
     except Exception:
         raw = ""
     if isinstance(raw, tuple):  # an undecodable RFC 2231 value
@@ -163,6 +165,17 @@ def attachment_name(part: MimePart, index: int) -> str:
     if not name and part.get_content_type() == "message/rfc822":
         name = "message.eml"
     return filename_clean(name, fallback=f"attachment-{index}")
+
+
+def _utf8_filename(part: MimePart) -> str:
+    """The name from raw 8-bit parameters, taken as UTF-8 (RFC 6532), as most mailers mean."""
+    probe = MimePart()
+    for name, value in part.raw_items():
+        if name.lower() in ("content-disposition", "content-type"):
+            text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            probe[name] = text[:MAX_HEADER_CHARS]
+    found = probe.get_filename() or probe.get_param("name") or ""
+    return found if isinstance(found, str) else ""
 
 
 def message_parse(raw: bytes) -> tuple[MimePart, list[str]]:

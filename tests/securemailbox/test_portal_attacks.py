@@ -11,6 +11,9 @@ import importlib.util
 import re
 from collections.abc import Callable
 from email import message_from_bytes, policy
+from html import escape
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
@@ -20,6 +23,7 @@ from django.utils import timezone
 from relay.models import Message
 from relay.models.queue import Relation
 from relay.spool import spool_read
+from securemailbox.crypto import store_name_for
 from securemailbox.models import SecureMessage
 from securemailbox.purl import TOKEN_RE, default_token_generator
 from securemailbox.services import securemessage_revoke
@@ -202,7 +206,7 @@ def _templates_shown_literally(client, redirect):
 
 
 @case("A-1")
-def _attachment_names_cleaned(client, redirect):
+def _attachment_names_cleaned(client, redirect, settings):
     names = ["../../etc/passwd", "..\\..\\windows\\win.ini", "invoice\u202efdp.exe",
              "CON", "a\x00.html", "x" * 300 + ".pdf", "...", ""]  # fmt: skip
     raw = make_raw(attachments=[(n, "application/octet-stream", b"x") for n in names])
@@ -211,6 +215,83 @@ def _attachment_names_cleaned(client, redirect):
     for shown in ("passwd", "win.ini", "invoicefdp.exe", "_CON", "a.html", "attachment-"):
         assert shown in page, shown
     assert "../" not in page and "\u202e" not in page and "x" * 121 not in page
+    # Stored under a name of ours (from the queue id), never under one of the sender's.
+    stored = [p.name for p in Path(settings.MAILGATE_SECURE_STORE_DIR).iterdir()]
+    assert stored == [store_name_for(done.message.queue_id)]
+
+
+def one_attachment(params: str) -> bytes:
+    """A message whose only attachment has this Content-Disposition, byte for byte."""
+    part = (
+        b"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+        + params.encode()
+        + b"\r\n\r\nx\r\n--B--\r\n"
+    )
+    text = b"--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+    return raw_mime(text + part, "multipart/mixed; boundary=B")
+
+
+def offered_name(disposition: str) -> str:
+    """The file name a browser takes from Django's Content-Disposition."""
+    if "filename*=utf-8''" in disposition:
+        return unquote(disposition.split("filename*=utf-8''", 1)[1])
+    quoted = re.search(r'filename="((?:[^"\\]|\\.)*)"', disposition).group(1)
+    return re.sub(r"\\(.)", r"\1", quoted)
+
+
+# portal-attacks.md A-1: the get_filename() table and the names listed below it, with the
+# RFC 2231 (filename*, continuations, charsets) and RFC 2047 (in a parameter) forms.
+A1_NAMES = [
+    (r'filename="../../etc/passwd"', "passwd"),
+    (r'filename="..\\..\\windows\\win.ini"', "win.ini"),
+    ("filename*=UTF-8''..%2F..%2Fetc%2Fpasswd", "passwd"),
+    ('filename="=?UTF-8?B?Li4vLi4vZXRjL3Bhc3N3ZA==?="', "passwd"),
+    ('filename*0="../"; filename*1="../"; filename*2="x.html"', "x.html"),
+    ("filename*0*=UTF-8''..%2F; filename*1*=%E2%80%AEx.html", "x.html"),
+    ("filename*=UTF-8''invoice%E2%80%AEfdp.exe", "invoicefdp.exe"),
+    ("filename*=UTF-8''%E2%81%A6evil%E2%81%A9.txt", "evil.txt"),
+    ("filename*=UTF-8''a%00.html", "a.html"),
+    ("filename=report.pdf; filename=evil.html", "report.pdf"),
+    ('filename="/etc/passwd"', "passwd"),
+    (r'filename="C:\\boot.ini"', "boot.ini"),
+    (r'filename="\\\\server\\share\\x"', "x"),
+    ("filename*=UTF-8''%5C%5Cserver%5Cshare%5Cx", "x"),
+    ('filename="=?UTF-8?Q?=5C=5Cserver=5Cshare=5Cx?="', "x"),
+    ('filename="CON"', "_CON"),
+    ('filename="NUL.txt"', "_NUL.txt"),
+    ('filename="aux.pdf"', "_aux.pdf"),
+    ("filename*=UTF-8''LPT1.tar.gz", "_LPT1.tar.gz"),
+    ('filename="report.pdf."', "report.pdf"),
+    ('filename="report.pdf "', "report.pdf"),
+    ('filename="CON . "', "_CON"),
+    ('filename="=?UTF-8?Q?a=0D=0ASet-Cookie:_x.txt?="', "a Set-Cookie_ x.txt"),
+    ("filename*=iso-8859-1''r%E9sum%E9.pdf", "r\u00e9sum\u00e9.pdf"),
+    ('filename="=?ISO-8859-1?Q?r=E9sum=E9.pdf?="', "r\u00e9sum\u00e9.pdf"),
+    ('filename="r\u00e9sum\u00e9.pdf"', "r\u00e9sum\u00e9.pdf"),  # raw 8-bit UTF-8 (RFC 6532)
+    ('filename="COM\u00b9.txt"', "_COM\u00b9.txt"),
+    ('filename=""', "attachment-1"),
+    ('filename="...."', "attachment-1"),
+    ('filename=". . ."', "attachment-1"),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), A1_NAMES)
+def test_a1__names_as_sent_are_shown_and_offered_clean(client, redirect, params, expected):
+    done = redirect(one_attachment(params))
+    page = client.get(f"/m/{done.token}/").content.decode()
+    assert f">{escape(expected)}</a>" in page, expected
+    response = client.get(f"/m/{done.token}/attachment/1/")
+    assert response.status_code == 200
+    assert offered_name(response["Content-Disposition"]) == expected
+
+
+@pytest.mark.parametrize("char", ["x", "\u00e9", "\U0001f600"])
+def test_a1__long_names_are_capped_in_characters_and_bytes(client, redirect, char):
+    params = "filename*=UTF-8''" + quote(char * 300 + ".pdf")
+    done = redirect(one_attachment(params))
+    name = offered_name(client.get(f"/m/{done.token}/attachment/1/")["Content-Disposition"])
+    assert name.endswith(".pdf") and name.startswith(char)
+    assert len(name) <= 120 and len(name.encode()) <= 240
 
 
 @case("A-2")
