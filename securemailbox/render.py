@@ -28,6 +28,7 @@ MAX_HEADER_CHARS = 4096
 MAX_DEPTH = 25
 MAX_PARTS = 300
 MAX_PART_BYTES = 25 * 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # decoded, all parts together
 MAX_TEXT_CHARS = 1024 * 1024
 DISPLAY_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 BODY_TYPES = ("text/plain", "text/html")
@@ -118,20 +119,38 @@ def _is_attachment(part: MimePart) -> bool:
     return part.get_content_disposition() == "attachment"
 
 
-def _payload(part: MimePart) -> bytes | None:
+def _payload(part: MimePart, limit: int) -> bytes | None:
+    """The decoded part, or None when damaged or larger than `limit` bytes. An encoded part
+    that could decode to more is refused before it is decoded."""
     if part.is_multipart():  # message/rfc822 and friends: the enclosed message as bytes
         try:
-            return part.as_bytes(policy=compat32)[: MAX_PART_BYTES + 1]
+            data = part.as_bytes(policy=compat32)[: limit + 1]
         except Exception:
             return None
+        return data if len(data) <= limit else None
     raw = part.get_payload()
-    if isinstance(raw, str) and len(raw) > MAX_PART_BYTES * 4 // 3 + 4096:
+    if isinstance(raw, str) and len(raw) > limit * 4 // 3 + 4096:
         return None
     try:
         data = part.get_payload(decode=True)
     except Exception:
         return None
-    return data if isinstance(data, bytes) and len(data) <= MAX_PART_BYTES else None
+    return data if isinstance(data, bytes) and len(data) <= limit else None
+
+
+def _decoded(msg: MimePart, notes: list[str]) -> Iterator[tuple[int, MimePart, bytes | None]]:
+    """Each leaf part with its bytes, None past MAX_PART_BYTES or once the whole message has
+    decoded to MAX_MESSAGE_BYTES (A-6); render and download see the same parts."""
+    budget, noted = MAX_MESSAGE_BYTES, False
+    for index, part in enumerate(_walk(msg, notes)):
+        limit = min(MAX_PART_BYTES, budget)
+        data = _payload(part, limit) if limit > 0 else None
+        if data is not None:
+            budget -= len(data)
+        elif limit < MAX_PART_BYTES and not noted:  # refused for the message's budget
+            notes.append("The message decodes to too much to show all of it.")
+            noted = True
+        yield index, part, data
 
 
 def _part_text(part: MimePart, data: bytes, *, html: bool, notes: list[str]) -> str:
@@ -206,8 +225,7 @@ def message_render(raw: bytes, *, allow_remote: bool = False) -> Rendered:
     texts: list[str] = []
     htmls: list[str] = []
     images: dict[str, InlineImage] = {}
-    for index, part in enumerate(_walk(msg, out.notes)):
-        data = _payload(part)
+    for index, part, data in _decoded(msg, out.notes):
         if _is_attachment(part):
             name = attachment_name(part, index)
             ctype = header_decode(part.get_content_type(), 100)
@@ -239,8 +257,7 @@ def message_render(raw: bytes, *, allow_remote: bool = False) -> Rendered:
 def attachment_read(raw: bytes, index: int) -> tuple[str, bytes] | None:
     """The (clean name, bytes) of the attachment with this index, as listed by render."""
     msg, notes = message_parse(raw)
-    for position, part in enumerate(_walk(msg, notes)):
+    for position, part, data in _decoded(msg, notes):
         if position == index and _is_attachment(part):
-            data = _payload(part)
             return (attachment_name(part, index), data) if data is not None else None
     return None

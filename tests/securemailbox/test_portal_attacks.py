@@ -340,6 +340,29 @@ def _thousands_of_tiny_parts_are_counted(client, redirect):
     assert "more than 300 parts" in page
 
 
+def test_a6__decoded_size_is_capped_per_part_and_per_message(client, redirect, monkeypatch):
+    from securemailbox import render
+
+    monkeypatch.setattr(render, "MAX_PART_BYTES", 1000)
+    monkeypatch.setattr(render, "MAX_MESSAGE_BYTES", 2500)
+    files = [("a.bin", 900), ("big.bin", 1500), ("b.bin", 900), ("c.bin", 900), ("d.bin", 10)]
+    raw = make_raw(
+        text="short\n",
+        attachments=[(name, "application/octet-stream", b"\xaa" * size) for name, size in files],
+    )
+    done = redirect(raw)
+    page = client.get(f"/m/{done.token}/").content.decode()
+    # a and b fit (with the text: about 1810 bytes); big is over the part cap; c would take
+    # the message past 2500 bytes, so it is not even decoded; the small d still fits.
+    for name, index, shown in (("a.bin", 1, True), ("big.bin", 2, False), ("b.bin", 3, True),
+                               ("c.bin", 4, False), ("d.bin", 5, True)):  # fmt: skip
+        assert (f">{name}</a>" in page) is shown, name
+        assert (f"The attachment &#x27;{name}&#x27; is too large" in page) is not shown, name
+        status = client.get(f"/m/{done.token}/attachment/{index}/").status_code
+        assert status == (200 if shown else 404), name
+    assert "decodes to too much" in page
+
+
 @case("A-7")
 def _attachment_of_another_item_is_out_of_reach(client, redirect):
     mine = redirect(make_raw(attachments=[]))
