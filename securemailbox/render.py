@@ -124,10 +124,10 @@ def _payload(part: MimePart, limit: int) -> bytes | None:
     that could decode to more is refused before it is decoded."""
     if part.is_multipart():  # message/rfc822 and friends: the enclosed message as bytes
         try:
-            data = part.as_bytes(policy=compat32)[: limit + 1]
+            enclosed = part.as_bytes(policy=compat32)[: limit + 1]
         except Exception:
             return None
-        return data if len(data) <= limit else None
+        return enclosed if len(enclosed) <= limit else None
     raw = part.get_payload()
     if isinstance(raw, str) and len(raw) > limit * 4 // 3 + 4096:
         return None
