@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import logging
 import secrets
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from mailgate.logging import message_logger
 from relay.models import Message
 from relay.models.queue import Relation
 
@@ -32,6 +34,11 @@ CODE_LIFETIME = dt.timedelta(minutes=10)
 CODE_MAX_ATTEMPTS = 5
 GRANT_LIFETIME = dt.timedelta(hours=2)
 SESSION_KEY = "securemailbox.grants"
+
+
+def _log(item: SecureMessage) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """Lines about an item carry its message's queue id; never a token, code or body."""
+    return message_logger(item.queue_id, __name__)
 
 
 def _secret() -> str:
@@ -61,7 +68,7 @@ def securemessage_code_send(*, item: SecureMessage, now: dt.datetime | None = No
             expires=expires,
             now=now,
         )
-        return pipeline.mail_submit(
+        mail = pipeline.mail_submit(
             raw=raw,
             envelope_sender=item.profile.notification_sender,
             recipients=[item.recipient_address],
@@ -70,6 +77,8 @@ def securemessage_code_send(*, item: SecureMessage, now: dt.datetime | None = No
             parent=item.message,
             relation=Relation.CODE,
         )
+    _log(item).info("item %s: one-time code sent in %s", item.pk, mail.queue_id)
+    return mail
 
 
 def securemessage_code_check(
@@ -88,6 +97,7 @@ def securemessage_code_check(
         else:
             row.code_attempts += 1
         row.save(update_fields=["code_hash", "code_expires_at", "code_attempts"])
+    _log(item).info("item %s: %s one-time code", item.pk, "right" if ok else "wrong")
     return ok
 
 
@@ -98,11 +108,14 @@ def securemessage_password_set(*, item: SecureMessage, password: str) -> bool:
     )
     if updated:
         item.refresh_from_db(fields=["password_hash"])
+        _log(item).info("item %s: password set on the first visit", item.pk)
     return bool(updated)
 
 
 def securemessage_password_check(*, item: SecureMessage, password: str) -> bool:
-    return bool(item.password_hash) and check_password(password, item.password_hash)
+    ok = bool(item.password_hash) and check_password(password, item.password_hash)
+    _log(item).info("item %s: %s password", item.pk, "right" if ok else "wrong")
+    return ok
 
 
 def securemessage_reply(
@@ -128,6 +141,7 @@ def securemessage_reply(
         relation=Relation.REPLY,
     )
     SecureMessage.objects.filter(pk=item.pk).update(replies_sent=F("replies_sent") + 1)
+    _log(item).info("item %s: secure reply %s to %s", item.pk, reply.queue_id, to)
     return reply
 
 

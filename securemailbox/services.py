@@ -18,6 +18,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from mailgate.logging import message_logger
 from relay.models import Message, Recipient, RecipientState
 from relay.models.queue import Relation
 
@@ -30,8 +31,13 @@ from .purl import default_token_generator, purl_for
 from .ratelimit import throttle_prune
 from .render import header_decode
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)  # lines about one message: mlog(queue_id) instead
 OPEN_DEBOUNCE = dt.timedelta(seconds=60)
+
+
+def mlog(queue_id: str) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """This module's logger, every line tagged with the message's queue id (never a token)."""
+    return message_logger(queue_id, __name__)
 
 
 def profile_get(*, name: str) -> DeliveryProfile:
@@ -78,6 +84,13 @@ def securemessage_redirect(
             next_attempt_at=None,
             last_response=f"Redirected to the Secure Mailbox (profile '{profile.name}')",
         )
+    for recipient in todo:
+        item = existing[recipient.address]
+        mlog(message.queue_id).info(
+            "redirected to the Secure Mailbox: item %s for %s, profile %r, notification %s",
+            item.pk, item.recipient_address, profile.name,
+            item.notification.queue_id if item.notification else "-",
+        )  # fmt: skip
     return [existing[r.address] for r in recipients]
 
 
@@ -153,7 +166,10 @@ def securemessage_resend(*, item: SecureMessage, now: dt.datetime | None = None)
         item.code_hash, item.code_expires_at, item.code_attempts = "", None, 0
         item.save(update_fields=["token_hash", "token_issued_at", "code_hash",
                                  "code_expires_at", "code_attempts"])  # fmt: skip
-        _notify(item=item, token=token, now=now)
+        note = _notify(item=item, token=token, now=now)
+    mlog(item.queue_id).info(
+        "item %s: new pURL, notification %s; the old pURL is dead", item.pk, note.queue_id
+    )
     return True
 
 
@@ -161,6 +177,8 @@ def securemessage_revoke(*, item: SecureMessage, now: dt.datetime | None = None)
     updated = SecureMessage.objects.filter(
         pk=item.pk, state__in=[ItemState.ACTIVE, ItemState.EXPIRED]
     ).update(state=ItemState.REVOKED, revoked_at=now or timezone.now())
+    if updated:
+        mlog(item.queue_id).info("item %s revoked", item.pk)
     return bool(updated)
 
 
@@ -175,6 +193,8 @@ def securemessage_extend(*, item: SecureMessage, days: int, now: dt.datetime | N
         item.expires_at = max(now, item.expires_at) + dt.timedelta(days=days)
         item.state = ItemState.ACTIVE
         item.save(update_fields=["expires_at", "state"])
+    mlog(item.queue_id).info("item %s extended by %s day(s), until %s", item.pk, days,
+                             item.expires_at.isoformat())  # fmt: skip
     return True
 
 
@@ -220,6 +240,7 @@ def securemessage_expire(*, now: dt.datetime | None = None) -> dict[str, int]:
             )
             if not still_used.exists():
                 transaction.on_commit(partial(store_delete, item.store_name))
+        mlog(item.queue_id).info("item %s purged (was %s)", item.pk, item.state)
         purged += 1
     cutoff = now - dt.timedelta(days=settings.MAILGATE_RECORD_RETENTION_DAYS)
     deleted, _ = SecureMessage.objects.filter(

@@ -8,17 +8,17 @@ It lives in process memory only, never on disk; access is checked before every u
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
+
+from mailgate.logging import message_logger
 
 from ..conf import setting
 from ..crypto import store_read
 from ..models import SecureMessage
 from ..render import Rendered, message_render
 
-log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, bool], tuple[float, Rendered]] = OrderedDict()
 
@@ -41,7 +41,9 @@ def rendered_for(item: SecureMessage, *, allow_remote: bool) -> Rendered:
     try:
         result = message_render(raw, allow_remote=allow_remote)
     except Exception:  # render never raises by design; if it does, show what we can (H-13)
-        log.exception("cannot render secure message %s", item.pk)
+        message_logger(item.queue_id, __name__).exception(
+            "cannot render secure message %s", item.pk
+        )
         result = Rendered(notes=["This message could not be displayed."])
     if size > 0:
         with _lock:
