@@ -3,7 +3,8 @@
 
 A message to the partner cannot go over TLS, so it loops back to Mailgate, policy 1
 redirects it to the Secure Mailbox, and the notification (tagged, with the header policy 3
-adds) reaches the partner; its pURL opens the message in headless Chromium."""
+adds) reaches the partner; its pURL opens the message in headless Chromium. A secure reply
+written there is accepted like any other message and delivered to the sender's own MX."""
 
 from __future__ import annotations
 
@@ -80,3 +81,43 @@ def test_redirected_message_is_read_through_the_notifications_purl(
     assert SECRET in page.locator("#mail-text").inner_text()
     assert "Sender Corp" in page.content()
     screenshot(page, output_dir, "securemailbox-e2e-purl")
+
+
+def test_secure_reply_is_mail_through_the_relay_to_the_original_sender(
+    mailgate_stack, setup_a, plain_partner, sink_factory, dns_server, page, output_dir
+):
+    dns_server.add_mx("sender.test", 10, "mx.sender.test")
+    dns_server.add_a("mx.sender.test", "127.0.0.4")
+    home = sink_factory("127.0.0.4", tls=False)  # Alice's own mail server
+    msg = make_message("Merger", sender=SENDER, to="bob@partner.test", body=SECRET + "\n")
+    original_id = msg["Message-ID"]
+    mailgate_stack.submit(msg, SENDER, ["bob@partner.test"])
+    (notification,) = plain_partner.wait_for(1, timeout=90)
+    purl = PURL_RE.search(notification.content).group(0).decode()
+
+    page.goto(purl)
+    page.click("#reply")
+    page.fill("textarea[name=text]", "Understood, Alice.\nBob")
+    page.click("#send-reply")
+    page.wait_for_url(purl)
+    screenshot(page, output_dir, "securemailbox-e2e-reply-sent")
+
+    # The reply is an accepted Message like any other: Mailgate's own, from the reader, to
+    # the original sender, a child of the redirected message; the worker delivers it.
+    item = SecureMessage.objects.get()
+    reply = Message.objects.get(relation=Relation.REPLY)
+    assert reply.client_ip is None and reply.parent_id == item.message_id
+    assert reply.envelope_sender == "bob@partner.test"
+    assert list(reply.recipients.values_list("address", flat=True)) == [SENDER]
+    (received,) = home.wait_for(1, timeout=90)
+    assert received.mail_from == "bob@partner.test" and received.rcpt_tos == (SENDER,)
+    parsed = message_from_bytes(received.content, policy=policy.default)
+    assert parsed["Subject"] == "Re: Merger" and parsed["In-Reply-To"] == original_id
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.strip() == "Understood, Alice.\nBob"
+    assert SECRET not in received.content.decode(errors="replace")
+    recipient = mailgate_stack.wait_for(
+        lambda: reply.recipients.filter(state=RecipientState.DELIVERED).first(), 30
+    )
+    assert recipient.address == SENDER
+    assert plain_partner.wait_for(1) == [notification]  # nothing else went to the partner
