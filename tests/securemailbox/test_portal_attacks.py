@@ -340,6 +340,26 @@ def _thousands_of_tiny_parts_are_counted(client, redirect):
     assert "more than 300 parts" in page
 
 
+POLYGLOT_GIF = b"GIF89a/*<svg onload=alert(1)>*/=alert(1)//"
+ZIP_IN_PNG = PNG + b"PK\x03\x04" + b"\x00" * 26 + b"evil.jar" + b"PK\x05\x06" + b"\x00" * 18
+
+
+@case("A-5")
+def _polyglots_are_downloads_only(client, redirect):
+    raw = make_raw(
+        attachments=[("cat.gif", "image/gif", POLYGLOT_GIF), ("cat.png", "image/png", ZIP_IN_PNG)]
+    )
+    done = redirect(raw)
+    for index, data in ((1, POLYGLOT_GIF), (2, ZIP_IN_PNG)):
+        response = client.get(f"/m/{done.token}/attachment/{index}/")
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["Content-Disposition"].startswith("attachment;")
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert b"".join(response.streaming_content) == data
+    page = client.get(f"/m/{done.token}/").content.decode()
+    assert "onload" not in page and "<svg" not in page and "data:image" not in page
+
+
 def test_a6__decoded_size_is_capped_per_part_and_per_message(client, redirect, monkeypatch):
     from securemailbox import render
 
