@@ -3,15 +3,21 @@
 Every task is idempotent (the services claim rows before they act), so `acks_late` and a
 broker that hands a task out twice are safe. Retries are never Celery countdowns: the
 database holds `next_attempt_at` and the beat sweep rings again when it is due.
+
+The work for one message runs inside `queue_id_context`: every line logged meanwhile, by
+whichever module, carries that message's queue id (mailgate/logging.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_shutdown
 
+from mailgate.logging import queue_id_context
 from relay.services import processing, queue, sending
 
 # The sweep rings in batches: when the workers are behind, most of what it finds still has
@@ -20,14 +26,23 @@ from relay.services import processing, queue, sending
 SWEEP_CHUNK = 50
 
 
+@contextmanager
+def _about(message_id: int) -> Iterator[None]:
+    """Tag what is logged inside with the message's queue id (tasks carry only the pk)."""
+    with queue_id_context(queue.message_queue_id(message_id)):
+        yield
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def message_process(message_id: int) -> str:
-    return processing.message_process(message_id, deliver_now=True)
+    with _about(message_id):
+        return processing.message_process(message_id, deliver_now=True)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def message_deliver(message_id: int) -> int:
-    return sending.message_deliver(message_id)
+    with _about(message_id):
+        return sending.message_deliver(message_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -35,7 +50,8 @@ def messages_process(message_ids: list[int]) -> int:
     """The policy stage (and delivery) of those of `message_ids` still waiting for it."""
     waiting = queue.messages_claimable(message_ids)
     for message_id in waiting:
-        processing.message_process(message_id, deliver_now=True)
+        with _about(message_id):
+            processing.message_process(message_id, deliver_now=True)
     return len(waiting)
 
 
@@ -44,7 +60,8 @@ def messages_deliver(message_ids: list[int]) -> int:
     """Delivery of those of `message_ids` that still have recipients due."""
     due = queue.messages_with_due_recipients(message_ids)
     for message_id in due:
-        sending.message_deliver(message_id)
+        with _about(message_id):
+            sending.message_deliver(message_id)
     return len(due)
 
 

@@ -21,6 +21,7 @@ from email.policy import default as email_policy
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
+from mailgate.logging import queue_id_context
 from relay.hosts import HostSyntaxError, domain_to_ascii
 from relay.models import Message, Recipient
 from relay.models.queue import Relation
@@ -48,33 +49,34 @@ class _Doorbell:
     250 reply fast, and after a failure sends are skipped for a while."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._down_until = 0.0
 
-    def ring(self, message_id: int) -> None:
+    def ring(self, message_id: int, queue_id: str) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="mailgate-doorbell", daemon=True
                 )
                 self._thread.start()
-        self._queue.put(message_id)
+        self._queue.put((message_id, queue_id))
 
     def _run(self) -> None:
         while True:
-            self.handle(self._queue.get())
+            self.handle(*self._queue.get())
 
-    def handle(self, message_id: int) -> None:
-        if time.monotonic() < self._down_until:
-            log.info("broker down: message %s left to the sweep", message_id)
-            return
-        try:
-            task_send(message_id)
-        except Exception:
-            self._down_until = time.monotonic() + _BROKER_BACKOFF
-            log.warning("cannot enqueue message %s; the sweep will", message_id, exc_info=True)
+    def handle(self, message_id: int, queue_id: str) -> None:
+        with queue_id_context(queue_id):  # this thread serves every message: set it each time
+            if time.monotonic() < self._down_until:
+                log.info("broker down: left to the sweep")
+                return
+            try:
+                task_send(message_id)
+            except Exception:
+                self._down_until = time.monotonic() + _BROKER_BACKOFF
+                log.warning("cannot enqueue the policy stage; the sweep will", exc_info=True)
 
 
 def task_send(message_id: int) -> None:
@@ -93,8 +95,8 @@ _doorbell = _Doorbell()
 _rows_lock = threading.Lock()
 
 
-def doorbell_ring(message_id: int) -> None:
-    _doorbell.ring(message_id)
+def doorbell_ring(message_id: int, queue_id: str) -> None:
+    _doorbell.ring(message_id, queue_id)
 
 
 def queue_id_new(now_ms: int | None = None) -> str:
@@ -178,58 +180,64 @@ def message_accept(
     rows = [(address, recipient_domain(address)) for address in recipients]
     hostname = settings.MAILGATE_HOSTNAME
     queue_id = queue_id_new()
-    block = header_block(raw)
-    fields = dict(reversed(header_fields(block)))  # the first occurrence wins
-    own_ids = own_received_ids(block, hostname)
-    if parent is None and not relation:
-        parent = _loopback_parent(client_ip, own_ids)
-        relation = Relation.LOOPBACK if parent is not None else ""
-    received = received_build(
-        hostname=hostname,
-        queue_id=queue_id,
-        client_ip=client_ip,
-        client_helo=client_helo,
-        tls=client_tls,
-        recipients=list(recipients),
-    )
-    # Two chunks, never `received + raw`: a large message is not copied again.
-    spool_name = spool_write(queue_id, (received, raw))
-    # Inside a caller's transaction the write lock may already be ours: no turn to take.
-    turn = contextlib.nullcontext() if transaction.get_connection().in_atomic_block else _rows_lock
-    try:
-        with turn, transaction.atomic():
-            message = Message.objects.create(
-                queue_id=queue_id,
-                client_ip=client_ip,
-                client_helo=client_helo[:255],
-                client_tls=client_tls,
-                envelope_sender=envelope_sender,
-                spool_name=spool_name,
-                size=len(received) + len(raw),
-                subject=_display("subject", fields.get("subject", b"")),
-                header_from=_display("from", fields.get("from", b"")),
-                message_id_header=_display("message-id", fields.get("message-id", b"")),
-                hop_count=len(own_ids) + 1,  # ours included: the count in the spool file
-                is_dsn=envelope_sender == "" or _is_delivery_report(fields),
-                tags=list(dict.fromkeys(tags)),
-                parent=parent,
-                relation=relation,
-            )
-            Recipient.objects.bulk_create(
-                Recipient(message=message, address=address, domain=domain)
-                for address, domain in rows
-            )
-            transaction.on_commit(lambda: doorbell_ring(message.pk))
-    except BaseException as exc:
-        spool_delete(spool_name)
-        if isinstance(exc, DatabaseError):
-            raise SpoolError(f"cannot store message rows: {exc}") from exc
-        raise
-    log.info(
-        "%s: accepted from %s, %d recipient(s), %d bytes",
-        queue_id,
-        client_ip or "mailgate",
-        len(rows),
-        message.size,
-    )
+    # From here on every log line (the smtpd's thread, a DSN made by the worker) is about
+    # this message.
+    with queue_id_context(queue_id):
+        block = header_block(raw)
+        fields = dict(reversed(header_fields(block)))  # the first occurrence wins
+        own_ids = own_received_ids(block, hostname)
+        if parent is None and not relation:
+            parent = _loopback_parent(client_ip, own_ids)
+            relation = Relation.LOOPBACK if parent is not None else ""
+        received = received_build(
+            hostname=hostname,
+            queue_id=queue_id,
+            client_ip=client_ip,
+            client_helo=client_helo,
+            tls=client_tls,
+            recipients=list(recipients),
+        )
+        # Two chunks, never `received + raw`: a large message is not copied again.
+        spool_name = spool_write(queue_id, (received, raw))
+        # Inside a caller's transaction the write lock may already be ours: no turn to take.
+        turn = (
+            contextlib.nullcontext() if transaction.get_connection().in_atomic_block else _rows_lock
+        )
+        try:
+            with turn, transaction.atomic():
+                message = Message.objects.create(
+                    queue_id=queue_id,
+                    client_ip=client_ip,
+                    client_helo=client_helo[:255],
+                    client_tls=client_tls,
+                    envelope_sender=envelope_sender,
+                    spool_name=spool_name,
+                    size=len(received) + len(raw),
+                    subject=_display("subject", fields.get("subject", b"")),
+                    header_from=_display("from", fields.get("from", b"")),
+                    message_id_header=_display("message-id", fields.get("message-id", b"")),
+                    hop_count=len(own_ids) + 1,  # ours included: the count in the spool file
+                    is_dsn=envelope_sender == "" or _is_delivery_report(fields),
+                    tags=list(dict.fromkeys(tags)),
+                    parent=parent,
+                    relation=relation,
+                )
+                Recipient.objects.bulk_create(
+                    Recipient(message=message, address=address, domain=domain)
+                    for address, domain in rows
+                )
+                transaction.on_commit(lambda: doorbell_ring(message.pk, queue_id))
+        except BaseException as exc:
+            spool_delete(spool_name)
+            if isinstance(exc, DatabaseError):
+                raise SpoolError(f"cannot store message rows: {exc}") from exc
+            raise
+        log.info(
+            "%s: accepted from %s, %d recipient(s), %d bytes%s",
+            queue_id,
+            client_ip or "mailgate",
+            len(rows),
+            message.size,
+            f" ({relation} of {parent.queue_id})" if parent is not None else "",
+        )
     return message

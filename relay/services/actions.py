@@ -7,17 +7,14 @@ move recipients that no worker holds (`delivering` rows are left to their lease)
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
 
+from mailgate.logging import message_logger
 from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.services import queue
 from relay.services.bounce import Failure, message_bounce
 from relay.spool import spool_delete
-
-log = logging.getLogger(__name__)
 
 TASK_PROCESS = "relay.tasks.message_process"
 TASK_DELIVER = "relay.tasks.message_deliver"
@@ -30,13 +27,13 @@ def message_retry(*, message: Message) -> int:
     """Make the waiting recipients due now (or the policy stage run again); how many."""
     if message.state == MessageState.RECEIVED:
         Message.objects.filter(pk=message.pk).update(lease_until=None)
-        queue.doorbell(TASK_PROCESS, message.pk)
+        queue.doorbell(TASK_PROCESS, message.pk, queue_id=message.queue_id)
         return message.recipients.count()
     if message.state != MessageState.ACTIVE:
         return 0
     count = message.recipients.filter(state__in=WAITING).update(next_attempt_at=timezone.now())
     if count:
-        queue.doorbell(TASK_DELIVER, message.pk)
+        queue.doorbell(TASK_DELIVER, message.pk, queue_id=message.queue_id)
     return count
 
 
@@ -69,20 +66,22 @@ def message_release(*, message: Message) -> int:
     count = message.recipients.filter(state=RecipientState.HELD).update(
         state=RecipientState.QUEUED, next_attempt_at=timezone.now(), last_response=""
     )
-    queue.doorbell(TASK_DELIVER if policies_ran else TASK_PROCESS, message.pk)
+    task = TASK_DELIVER if policies_ran else TASK_PROCESS
+    queue.doorbell(task, message.pk, queue_id=message.queue_id)
     return count
 
 
 def message_delete(*, message: Message) -> None:
     """Remove the message, its recipients and attempts, and its spool file."""
     spool_name = message.spool_name
+    message_log = message_logger(message.queue_id, __name__)
     with transaction.atomic():
         message.delete()
     try:
         spool_delete(spool_name)
     except OSError:
-        log.warning("could not delete spool file %s", spool_name)
-    log.info("%s deleted by an administrator", message.queue_id)
+        message_log.warning("could not delete spool file %s", spool_name)
+    message_log.info("%s deleted by an administrator", message.queue_id)
 
 
 @transaction.atomic

@@ -9,20 +9,18 @@ message (`message_accept`, client_ip=None), linked to the original (relation "ds
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 
+from mailgate.logging import message_logger
 from relay.dsn import MAX_HEADERS, FailedRecipient, build_dsn
 from relay.models import Message, Recipient
 from relay.models.queue import Relation
 from relay.services.accept import message_accept
 from relay.spool import spool_open
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +41,9 @@ def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message 
     pending = [f for f in failures if f.recipient.dsn_message_id is None]
     if not pending:
         return None
+    message_log = message_logger(message.queue_id, __name__)  # the DSN's own lines carry its id
     if not message.envelope_sender:
-        log.warning(
+        message_log.warning(
             "%s: %d recipient(s) bounced; no DSN for a null-sender message (RFC 3464 §2.1)",
             message.queue_id,
             len(pending),
@@ -53,7 +52,7 @@ def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message 
     try:
         raw = dsn_render(message, pending)
     except ValueError as exc:  # e.g. a sender address no DSN can be sent to
-        log.warning("%s: no DSN: %s", message.queue_id, exc)
+        message_log.warning("%s: no DSN: %s", message.queue_id, exc)
         return None
     with transaction.atomic():
         dsn = message_accept(
@@ -65,7 +64,7 @@ def message_bounce(*, message: Message, failures: Sequence[Failure]) -> Message 
             relation=Relation.DSN,
         )
         Recipient.objects.filter(pk__in=[f.recipient.pk for f in pending]).update(dsn_message=dsn)
-    log.info("%s: DSN %s for %d recipient(s)", message.queue_id, dsn.queue_id, len(pending))
+    message_log.info("%s: DSN %s for %d recipient(s)", message.queue_id, dsn.queue_id, len(pending))
     return dsn
 
 

@@ -8,18 +8,17 @@ dies half-way leaves the message `received` for the sweep to hand out again.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mailgate.logging import message_logger
 from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.services import queue
 from relay.services.bounce import Failure, message_bounce
-
-log = logging.getLogger(__name__)
 
 TASK_DELIVER = "relay.tasks.message_deliver"
 
@@ -49,6 +48,7 @@ def message_process(message_id: int, *, deliver_now: bool = False) -> str:
             f"hop limit: arrived with {arrived} Mailgate Received headers"
             f" (more than {settings.MAILGATE_MAX_HOPS})"
         )
+        message_logger(message.queue_id, __name__).warning("loop stopped: %s", reason)
         _hold(message, reason)
         return "held"
     from policies.services import policies_evaluate  # the policies app owns evaluation
@@ -94,6 +94,7 @@ def _apply(message: Message, verdict: Any, *, ring: bool = True) -> str:
         failures = [Failure(r, "5.7.1", f"Rejected by policy: {reason}") for r in fresh]
         message_bounce(message=message, failures=failures)
         queue.message_finish_if_done(message.pk)
+        _log_outcome(message, "bounced", fresh, f"5.7.1 rejected by policy: {reason}")
         return "rejected"
     if verdict.final == "hold":
         _hold(message, verdict.reason or "held by policy")
@@ -113,19 +114,21 @@ def _apply(message: Message, verdict: Any, *, ring: bool = True) -> str:
             return "held"
         _set_state(message, MessageState.ACTIVE)
         queue.message_finish_if_done(message.pk)
+        profile = verdict.profile or ""
+        _log_outcome(message, "redirected", recipients, f"Secure Mailbox profile {profile!r}")
         if ring:
-            _enqueue_deliver_if_due(message.pk)
+            _enqueue_deliver_if_due(message)
         return "redirected"
     Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(next_attempt_at=now)
     _set_state(message, MessageState.ACTIVE)
     if ring:
-        _enqueue_deliver_if_due(message.pk)
+        _enqueue_deliver_if_due(message)
     return "queued"
 
 
-def _enqueue_deliver_if_due(message_id: int) -> None:
-    if Recipient.objects.filter(message_id=message_id, state=RecipientState.QUEUED).exists():
-        queue.doorbell(TASK_DELIVER, message_id)
+def _enqueue_deliver_if_due(message: Message) -> None:
+    if Recipient.objects.filter(message_id=message.pk, state=RecipientState.QUEUED).exists():
+        queue.doorbell(TASK_DELIVER, message.pk, queue_id=message.queue_id)
 
 
 def _set_state(message: Message, state: str) -> None:
@@ -138,12 +141,20 @@ def _set_state(message: Message, state: str) -> None:
 
 
 def _hold(message: Message, reason: str) -> None:
-    log.warning("%s held: %s", message.queue_id, reason)
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, state=MessageState.RECEIVED).update(
             state=MessageState.HELD, hold_reason=reason, lease_until=None,
             updated_at=timezone.now(),
         )  # fmt: skip
-        message.recipients.filter(state=RecipientState.QUEUED).update(
-            state=RecipientState.HELD, last_response=reason
-        )
+        waiting = list(message.recipients.filter(state=RecipientState.QUEUED))
+        Recipient.objects.filter(
+            pk__in=[r.pk for r in waiting], state=RecipientState.QUEUED
+        ).update(state=RecipientState.HELD, last_response=reason)
+    _log_outcome(message, "held", waiting, reason)
+
+
+def _log_outcome(message: Message, outcome: str, recipients: Sequence[Recipient], why: str) -> None:
+    """One INFO line per recipient: addresses, codes and reasons only, never content."""
+    message_log = message_logger(message.queue_id, __name__)
+    for recipient in recipients:
+        message_log.info("%s %s: %s", outcome, recipient.address, why)

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from mailgate.logging import message_logger, queue_id_context
 from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.models.queue import FINAL_RECIPIENT_STATES
 from relay.spool import spool_delete
@@ -29,7 +30,7 @@ SWEEP_BATCH = 500
 log = logging.getLogger(__name__)
 
 
-def doorbell(task_name: str, message_id: int) -> None:
+def doorbell(task_name: str, message_id: int, *, queue_id: str) -> None:
     """Enqueue `task_name` for a message once the current transaction commits.
 
     A broker that is down only delays the message: the failure is logged and the beat
@@ -38,12 +39,19 @@ def doorbell(task_name: str, message_id: int) -> None:
     def ring() -> None:
         from celery import current_app
 
-        try:
-            current_app.send_task(task_name, args=[message_id], retry=False)
-        except Exception:
-            log.warning("cannot enqueue %s(%s); the sweep will", task_name, message_id)
+        with queue_id_context(queue_id):  # the commit may come after the caller's context
+            try:
+                current_app.send_task(task_name, args=[message_id], retry=False)
+            except Exception:
+                log.warning("cannot enqueue %s; the sweep will", task_name)
 
     transaction.on_commit(ring)
+
+
+def message_queue_id(message_id: int) -> str:
+    """The queue id of a message, "" if it is gone: what the lines logged about it carry."""
+    found = Message.objects.filter(pk=message_id).values_list("queue_id", flat=True).first()
+    return found or ""
 
 
 def lease_delta() -> dt.timedelta:
@@ -220,7 +228,9 @@ def records_prune(*, now: dt.datetime | None = None) -> int:
     cutoff = now - dt.timedelta(days=settings.MAILGATE_RECORD_RETENTION_DAYS)
     old = Message.objects.filter(state=MessageState.DONE, updated_at__lt=cutoff)
     count = 0
-    for pk, spool_name in old.values_list("pk", "spool_name")[: SWEEP_BATCH * 10]:
+    for pk, queue_id, spool_name in old.values_list("pk", "queue_id", "spool_name")[
+        : SWEEP_BATCH * 10
+    ]:
         with transaction.atomic():
             deleted, _ = Message.objects.filter(pk=pk, state=MessageState.DONE).delete()
         if deleted:
@@ -228,5 +238,7 @@ def records_prune(*, now: dt.datetime | None = None) -> int:
             try:
                 spool_delete(spool_name)
             except OSError:
-                log.warning("could not delete spool file %s", spool_name)
+                message_logger(queue_id, __name__).warning(
+                    "could not delete spool file %s", spool_name
+                )
     return count

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mailgate.logging import message_logger
 from relay.conncache import ConnectionCache
 from relay.delivery import Attempt, DeliveryJob, DeliveryResult, RecipientResult, deliver
 from relay.models import (
@@ -196,6 +197,7 @@ def _record(message: Message, recipients: list[Recipient], result: DeliveryResul
     now = timezone.now()
     outcomes = {r.address: r for r in result.recipients}
     failures: list[Failure] = []
+    stored: list[tuple[Recipient, RecipientResult, Failure | None]] = []
     with transaction.atomic():
         DeliveryAttempt.objects.bulk_create(
             [_attempt_row(message, attempt) for attempt in result.attempts]
@@ -204,15 +206,44 @@ def _record(message: Message, recipients: list[Recipient], result: DeliveryResul
             outcome = outcomes.get(recipient.address)
             if outcome is None:
                 continue
-            failure = _apply_outcome(message, recipient, outcome, now)
+            updated, failure = _apply_outcome(message, recipient, outcome, now)
+            if updated:
+                stored.append((recipient, outcome, failure))
             if failure is not None:
                 failures.append(failure)
+    for recipient, outcome, failure in stored:  # once committed: what happened
+        _log_outcome(message, recipient, outcome, failure, result.attempts)
     return failures
+
+
+def _log_outcome(
+    message: Message,
+    recipient: Recipient,
+    outcome: RecipientResult,
+    failure: Failure | None,
+    attempts: Sequence[Attempt],
+) -> None:
+    """One INFO line per recipient: addresses, hosts, codes and replies, never content."""
+    message_log = message_logger(message.queue_id, __name__)
+    reply = f"{outcome.reply_code or ''} {outcome.reply}".strip()
+    if recipient.state == RecipientState.DELIVERED:
+        # The last attempt that carried this recipient is the session that took it.
+        last = next((a for a in reversed(attempts) if recipient.address in a.recipients), None)
+        host = f"{last.host} [{last.ip}]:{last.port}" if last else outcome.remote_mta
+        tls = (last.tls_version or "TLS") if last and last.tls else "no TLS"
+        message_log.info("delivered %s: %s, %s, %s", recipient.address, host, tls, reply)
+    elif failure is not None:
+        message_log.info("bounced %s: %s %s", recipient.address, failure.status, failure.diagnostic)
+    else:
+        message_log.info(
+            "deferred %s (attempt %d): %s", recipient.address, recipient.attempts, reply
+        )
 
 
 def _apply_outcome(
     message: Message, recipient: Recipient, outcome: RecipientResult, now: dt.datetime
-) -> Failure | None:
+) -> tuple[bool, Failure | None]:
+    """Store one recipient's outcome under our claim; (stored, the failure for its DSN)."""
     attempts = recipient.attempts + 1
     reply = f"{outcome.reply_code or ''} {outcome.reply}".strip()
     fields: dict[str, object] = {"attempts": attempts, "lease_until": None, "last_response": reply}
@@ -234,7 +265,8 @@ def _apply_outcome(
         pk=recipient.pk, state=RecipientState.DELIVERING, lease_until=recipient.lease_until
     ).update(**fields)
     recipient.state = str(fields["state"])
-    return failure if updated else None
+    recipient.attempts = attempts
+    return bool(updated), (failure if updated else None)
 
 
 def _attempt_row(message: Message, a: Attempt) -> DeliveryAttempt:

@@ -36,7 +36,7 @@ def spool_dir(settings, tmp_path: Path) -> Path:
 def rung(monkeypatch) -> list[int]:
     """Message ids whose doorbell rang (after commit)."""
     calls: list[int] = []
-    monkeypatch.setattr(accept, "doorbell_ring", calls.append)
+    monkeypatch.setattr(accept, "doorbell_ring", lambda message_id, _: calls.append(message_id))
     return calls
 
 
@@ -226,7 +226,7 @@ def test_doorbell__rings_from_its_own_thread(monkeypatch):
         "task_send",
         lambda i: (sent.append((i, threading.current_thread().name)), done.set()),
     )
-    accept._Doorbell().ring(5)
+    accept._Doorbell().ring(5, "Q5")
     assert done.wait(5)
     assert sent == [(5, "mailgate-doorbell")]
 
@@ -241,10 +241,10 @@ def test_doorbell__broker_errors_are_swallowed_then_backed_off(monkeypatch):
 
     monkeypatch.setattr(accept, "task_send", send)
     bell = accept._Doorbell()
-    bell.handle(1)  # fails: logged, not raised
-    bell.handle(2)  # within the back-off: left to the sweep
+    bell.handle(1, "Q1")  # fails: logged, not raised
+    bell.handle(2, "Q2")  # within the back-off: left to the sweep
     bell._down_until = 0.0  # the back-off is over
-    bell.handle(3)
+    bell.handle(3, "Q3")
     assert sent == [1, 3]
 
 
