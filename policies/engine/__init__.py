@@ -27,8 +27,11 @@ Input: a ``Ruleset`` (``compile_ruleset(specs)``, once per configuration change)
 7. Processing stops after a policy fires unless it has ``continue_processing``; a final
    action always stops it. Policies after the stop get a trace entry with ``reached=False``.
 8. The verdict lists the actions applied (in order), the route, the headers and tags added,
-   ``final`` (None / "redirect" / "hold" / "reject") with ``profile`` or ``reason``, and one
-   trace entry per policy.
+   ``final`` (None / "redirect" / "hold" / "reject") with ``profile`` or ``reason``, one
+   trace entry per policy, and the message's ``parse_notes``.
+9. Bad input is evaluated, never refused: a header that cannot be parsed or decoded counts
+   as absent (an undecodable encoded-word is kept as it is, RFC 2047 §6.2), and each such
+   problem is a parse note carried into the verdict.
 
 Matching (details in ``policies.engine.patterns``): patterns are case-insensitive wildcards
 (``*``, ``?``; nothing else is special); addresses are matched as ``local@domain``; tags are

@@ -45,10 +45,12 @@ def decode_encoded_words(text: str, name: str, notes: list[str]) -> str:
         # RFC 2047 §6.2: white space between adjacent encoded-words is not displayed.
         if not (previous_was_word and not between.strip()):
             out.append(between)
-        decoded = _decode_word(*match.groups())
+        decoded, problem = _decode_word(*match.groups())
         if decoded is None:
             notes.append(f"header {name}: an encoded-word could not be decoded; kept as is")
             decoded = match.group(0)
+        elif problem:
+            notes.append(f"header {name}: an encoded-word {problem}")
         out.append(decoded)
         position = match.end()
         previous_was_word = True
@@ -56,14 +58,30 @@ def decode_encoded_words(text: str, name: str, notes: list[str]) -> str:
     return "".join(out)
 
 
-def _decode_word(charset: str, encoding: str, data: str) -> str | None:
+def _decode_word(charset: str, encoding: str, data: str) -> tuple[str | None, str | None]:
+    """(text, problem): text None when the word cannot be decoded at all.
+
+    Decoding is as lenient as a mail reader's, so a policy sees what the recipient will see;
+    what a strict decoder would refuse is named in ``problem`` (for the parse notes).
+    """
     try:
         codec = codecs.lookup(charset).name
-        raw = data.encode("ascii")
-        if encoding in "Qq":
-            payload = binascii.a2b_qp(raw, header=True)
-        else:
-            payload = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
-        return payload.decode(codec, errors="replace")
+        payload, problem = _payload(encoding, data.encode("ascii"))
+        try:
+            return payload.decode(codec), problem
+        except UnicodeDecodeError:
+            text = payload.decode(codec, errors="replace")
+            return text, problem or f"has bytes that are not {codec}: replaced"
     except (LookupError, UnicodeError, binascii.Error, ValueError):
-        return None
+        return None, None
+
+
+def _payload(encoding: str, raw: bytes) -> tuple[bytes, str | None]:
+    if encoding in "Qq":
+        return binascii.a2b_qp(raw, header=True), None
+    padded = raw + b"=" * (-len(raw) % 4)
+    try:
+        return binascii.a2b_base64(padded, strict_mode=True), None
+    except binascii.Error:
+        skipped = "is not valid base64: the characters outside base64 were skipped"
+        return binascii.a2b_base64(padded), skipped

@@ -94,8 +94,35 @@ def _decoded_headers(msg: Message, notes: list[str]) -> dict[str, tuple[str, ...
         if text is not None:
             collected.setdefault(lower, []).append(text)
     for defect in msg.defects:
-        notes.append(f"header section: {type(defect).__name__}")
+        notes.append(_defect_note(defect, msg))
+    if not collected:
+        notes.append("no header could be read: every header counts as absent")
     return {name: tuple(values) for name, values in collected.items()}
+
+
+def _defect_note(defect: Exception, msg: Message) -> str:
+    """A parser defect in words; the cases are those of email.feedparser._parse_headers."""
+    kind = type(defect).__name__
+    if kind == "MissingHeaderBodySeparatorDefect":
+        payload = msg.get_payload()
+        line = payload.splitlines()[0] if isinstance(payload, str) and payload else ""
+        return (
+            f"header section: the line {_shown(line)} is not a header (no 'Name:'): it and "
+            "the lines after it are read as the body, so the headers there count as absent"
+        )
+    if kind == "FirstHeaderLineIsContinuationDefect":
+        return f"header section: the first line {_shown(str(defect))} is a continuation; ignored"
+    if kind == "MisplacedEnvelopeHeaderDefect":
+        return f"header section: an mbox 'From ' line {_shown(str(defect))}; ignored"
+    if kind == "InvalidHeaderDefect":
+        return "header section: a line with no header name before its colon; ignored"
+    return f"header section: {kind}"
+
+
+def _shown(line: str, limit: int = 60) -> str:
+    """A raw header line, quoted and shortened for a note (8-bit bytes shown as UTF-8)."""
+    text = line.strip().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _from_addresses(msg: Message, notes: list[str]) -> tuple[str, ...]:

@@ -17,6 +17,8 @@ class Verdict:
 
     ``final`` is None (deliver, via ``route`` or the domain's own route), ``"redirect"``
     (to the Secure Mailbox, ``profile``), ``"hold"`` or ``"reject"`` (with ``reason``).
+    ``parse_notes`` are the message's ``parse_notes``: what could not be read and so counted
+    as absent for every condition.
     """
 
     actions: tuple[Action, ...] = ()
@@ -27,6 +29,7 @@ class Verdict:
     profile: str | None = None
     reason: str | None = None
     trace: tuple[TraceEntry, ...] = ()
+    parse_notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +41,7 @@ class Verdict:
             "profile": self.profile,
             "reason": self.reason,
             "trace": [t.to_dict() for t in self.trace],
+            "parse_notes": list(self.parse_notes),
         }
 
 
@@ -103,6 +107,7 @@ def evaluate(ruleset: Ruleset, ctx: MessageContext) -> Verdict:
         profile=outcome.profile,
         reason=outcome.reason,
         trace=tuple(trace),
+        parse_notes=ctx.parse_notes,
     )
 
 
