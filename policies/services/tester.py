@@ -19,7 +19,7 @@ from policies.models import ContentPolicy
 
 
 class PolicyTestError(ValueError):
-    """Input the policy tester cannot run (bad client IP, not a message)."""
+    """Input the policy tester cannot run (bad client IP, no message, bad policy choice)."""
 
 
 def policy_test_run(
@@ -35,10 +35,14 @@ def policy_test_run(
 
     ``policies``: None for the enabled policies in order; stored policies (ids or rows: run
     in their configured order, even when disabled); or draft specs (dicts or PolicySpec).
-    Raises PolicyTestError for a bad client IP or input that is not a message, and
-    PolicySyntaxError for a malformed draft.
+    A message whose headers cannot be read is still evaluated, as the worker would: what
+    cannot be read counts as absent and the verdict's ``parse_notes`` say so. Raises
+    PolicyTestError for a bad client IP or no message at all, and PolicySyntaxError for a
+    malformed draft.
     """
     client_ip = _checked_ip(client_ip)
+    if not raw.strip():
+        raise PolicyTestError("there is no message: the input is empty")
     ctx = context_from_bytes(
         raw,
         client_ip=client_ip,
@@ -46,10 +50,6 @@ def policy_test_run(
         recipients=[r.strip() for r in recipients if r.strip()],
         tags=[t.strip() for t in tags if t.strip()],
     )
-    if not raw.strip() or not ctx.headers:
-        raise PolicyTestError(
-            "this is not an email message: no header section (such as 'From: ...') was found"
-        )
     return evaluate(_test_ruleset(policies), ctx)
 
 

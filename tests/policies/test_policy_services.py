@@ -79,6 +79,20 @@ def test_evaluate_takes_raw_bytes_and_the_message_tags(setup_b, settings, tmp_pa
     assert verdict.trace[3].if_matched is False
 
 
+def test_evaluate_keeps_the_parse_notes_and_the_relay_stores_them(setup_b, settings, tmp_path):
+    from relay.services.processing import message_process
+
+    settings.MAILGATE_SPOOL_DIR = tmp_path
+    raw = b"X-SecureMailNotification: caf\xe9\r\n" + RAW  # not UTF-8: counts as absent
+    message = _message("127.0.0.1", raw=raw)
+    note = "header x-securemailnotification: 8-bit bytes that are not UTF-8; ignored"
+    verdict = policies_evaluate(message)
+    assert verdict.final == "redirect" and verdict.parse_notes == (note,)
+    message_process(message.pk)
+    message.refresh_from_db()
+    assert message.verdict["parse_notes"] == [note]
+
+
 def test_create_validates_before_storing():
     with pytest.raises(PolicySyntaxError) as caught:
         policy_create(
@@ -173,8 +187,8 @@ def test_the_tester_runs_chosen_rows_even_disabled(setup_b):
     ("raw", "ip", "policies", "error"),
     [
         (RAW, "127.0.0.256", None, "is not an IPv4 or IPv6 address"),
-        (b"", "127.0.0.1", None, "not an email message"),
-        (b"\r\n\r\nbody only", "127.0.0.1", None, "not an email message"),
+        (b"", "127.0.0.1", None, "there is no message"),
+        (b"\r\n", "127.0.0.1", None, "there is no message"),
         (RAW, "127.0.0.1", [12345], "no delivery policy with id 12345"),
         (RAW, "127.0.0.1", [1, {"name": "x"}], "not both"),
     ],
@@ -184,3 +198,14 @@ def test_the_tester_refuses_bad_input(raw, ip, policies, error):
         policy_test_run(
             raw, client_ip=ip, envelope_sender="", recipients=["a@b.c"], policies=policies
         )
+
+
+def test_the_tester_evaluates_a_message_without_headers(setup_b):
+    verdict = policy_test_run(
+        b"\r\n\r\nbody only",
+        client_ip="127.0.0.1",
+        envelope_sender="alice@yourdomain.com",
+        recipients=["a@b.c"],
+    )
+    assert verdict.final == "redirect"
+    assert verdict.parse_notes == ("no header could be read: every header counts as absent",)

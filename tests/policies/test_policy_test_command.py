@@ -288,13 +288,48 @@ def test_stdin_is_read_with_a_dash(setup_a, monkeypatch):
 
 # --- Bad input ---------------------------------------------------------------------------------
 
+# Latin-1, not UTF-8 (RFC 6532 §3.2): the header cannot be read, so it counts as absent.
+UNREADABLE_MARK = HEADER.encode() + b": caf\xe9\r\n" + message("secureMailer@yourdomain.com")
+
+
+def test_an_unreadable_header_is_evaluated_as_absent_and_the_text_says_so(tmp_path, setup_a):
+    text = run(tmp_path, b"Received by hand\r\n" + message(), *ENVELOPE)
+    lines = text.splitlines()
+    assert lines[0] == "Message: what could not be read counts as absent"
+    assert lines[1].startswith("  - header section: the line 'Received by hand' is not a header")
+    assert "  - no header could be read: every header counts as absent" in lines
+    assert lines.index("Policies:") > 2
+    assert "Verdict: redirect to Secure Mailbox using 'My delivery profile'" in text
+
+
+def test_an_unreadable_header_is_in_the_json_parse_notes(tmp_path, setup_a):
+    args = ["--client-ip", "127.0.0.1", "--sender", "secureMailer@yourdomain.com"]
+    verdict = run_json(tmp_path, UNREADABLE_MARK, *args, "--rcpt", "b@x.example", "--tag", PURL)
+    assert verdict["parse_notes"] == [
+        "header x-securemailnotification: 8-bit bytes that are not UTF-8; ignored"
+    ]
+    # Without the mark, policy 1's EXCEPT IF does not veto: the notification is redirected.
+    assert verdict["final"] == "redirect"
+
+
+def test_a_clean_message_has_no_parse_notes(tmp_path, setup_a):
+    assert run_json(tmp_path, message(), *ENVELOPE)["parse_notes"] == []
+    assert not run(tmp_path, message(), *ENVELOPE).startswith("Message:")
+
+
+@pytest.mark.parametrize("raw", [b"\x00\xff garbage without headers", b"no headers here"])
+def test_a_message_without_headers_is_evaluated_not_refused(tmp_path, setup_a, raw):
+    verdict = run_json(tmp_path, raw, *ENVELOPE)
+    assert "no header could be read: every header counts as absent" in verdict["parse_notes"]
+    assert verdict["final"] == "redirect"  # nothing vetoes policy 1 for a looped-back message
+
 
 @pytest.mark.parametrize(
     ("raw", "args", "error"),
     [
         (message(), ["--client-ip", "127.0.0.300"], "'127.0.0.300' is not an IPv4 or IPv6 address"),
-        (b"", [], "this is not an email message"),
-        (b"\x00\xff garbage without headers", [], "this is not an email message"),
+        (b"", [], "there is no message: the input is empty"),
+        (b" \r\n", [], "there is no message: the input is empty"),
         (message(), ["--policy", "99999"], "no delivery policy with id 99999"),
     ],
 )
@@ -345,7 +380,7 @@ def test_a_missing_file_is_a_command_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("stdin", "args"),
-    [(message(), ["--client-ip", "not-an-ip"]), (b"no headers here", ["--client-ip", "127.0.0.1"])],
+    [(message(), ["--client-ip", "not-an-ip"]), (b"", ["--client-ip", "127.0.0.1"])],
 )
 def test_the_real_command_exits_2_without_a_traceback(stdin, args):
     result = subprocess.run(

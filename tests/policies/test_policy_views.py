@@ -311,7 +311,6 @@ def test_the_tester_takes_an_upload_and_chosen_policies(admin_client, setup_a):
     [
         ({"message": LOOPED, "client_ip": "1.2.3.999"}, "is not an IPv4 or IPv6 address"),
         ({"message": "", "client_ip": "127.0.0.1"}, "Paste a message or upload a file."),
-        ({"message": "just some words", "client_ip": "127.0.0.1"}, "this is not an email message"),
         (
             {"message": LOOPED, "client_ip": "127.0.0.1", "recipients": ""},
             "This field is required.",
@@ -323,3 +322,38 @@ def test_the_tester_reports_bad_input(admin_client, setup_a, data, error):
     response = admin_client.post(reverse("policies:policy-test"), data)
     assert response.status_code == 200
     assert error in response.content.decode()
+
+
+def test_the_tester_shows_what_could_not_be_read(admin_client, setup_a):
+    response = admin_client.post(
+        reverse("policies:policy-test"),
+        {
+            "message": "Received by hand\n" + LOOPED,
+            "client_ip": "127.0.0.1",
+            "sender": "alice@yourdomain.com",
+            "recipients": "bob@partner.example",
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="parse-notes"' in html
+    assert "for the policies they count as absent" in html
+    assert "the line &#x27;Received by hand&#x27; is not a header" in html
+    assert "no header could be read: every header counts as absent" in html
+    assert "Redirect to Secure Mailbox</strong>" in html  # evaluated, not refused
+    assert "&quot;parse_notes&quot;: [" in html
+
+
+def test_the_tester_evaluates_words_that_are_not_a_message(admin_client, setup_a):
+    data = {"message": "just some words", "client_ip": "127.0.0.1", "sender": ""}
+    response = admin_client.post(
+        reverse("policies:policy-test"), {**data, "recipients": "bob@partner.example"}
+    )
+    html = response.content.decode()
+    assert 'id="policy-test-result"' in html and 'id="parse-notes"' in html
+
+
+def test_the_tester_shows_no_notes_for_a_clean_message(admin_client, setup_a):
+    data = {"message": LOOPED, "client_ip": "127.0.0.1", "recipients": "bob@partner.example"}
+    html = admin_client.post(reverse("policies:policy-test"), data).content.decode()
+    assert 'id="policy-test-result"' in html and 'id="parse-notes"' not in html

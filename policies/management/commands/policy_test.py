@@ -4,7 +4,9 @@
         --rcpt b@partner.example [--tag T] [--json] [--policy ID ... | --draft FILE]
 
 The message comes from a file, or from standard input with ``-`` (or no file). Bad input
-(no message, a bad IP address, a malformed draft) is an error with exit code 2.
+(no message, a bad IP address, a malformed draft) is an error with exit code 2. A message
+whose headers cannot all be read is evaluated as the worker would (what cannot be read
+counts as absent); the report lists those parse notes.
 """
 
 from __future__ import annotations
@@ -102,8 +104,13 @@ def _load_draft(name: str) -> list[Any]:
 
 
 def report_lines(verdict: Verdict) -> list[str]:
-    """The trace, one block per policy, then the verdict (the text output)."""
-    lines = ["Policies:"]
+    """The parse notes, the trace (one block per policy), then the verdict (the text output)."""
+    lines = []
+    if verdict.parse_notes:
+        lines.append("Message: what could not be read counts as absent")
+        lines.extend(f"  - {note}" for note in verdict.parse_notes)
+        lines.append("")
+    lines.append("Policies:")
     for number, entry in enumerate(verdict.trace, start=1):
         lines.append(f"  {number}. {entry.name} (id {entry.policy_id})")
         lines.extend(f"       {line}" for line in _entry_lines(entry))
