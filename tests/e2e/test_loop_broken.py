@@ -1,7 +1,8 @@
 """The article's warning end to end: a wrong setup loops. The loop check says so before it
 happens, and at run time the hop limit stops the loop (DESIGN.md "The reference setup").
 
-The stack runs with a hop limit of 5: the sixth Mailgate Received header holds a message."""
+The stack runs with a hop limit of 5: a message that arrives with a sixth Mailgate Received
+header is held."""
 
 from __future__ import annotations
 
@@ -113,20 +114,20 @@ def test_a_notification_route_that_loops_is_flagged_and_held_at_the_hop_limit(
         timeout=60,
         what="a copy held at the hop limit",
     )
-    assert held.hold_reason == "hop limit: 6 Mailgate Received headers"
+    assert held.hold_reason == "hop limit: arrived with 6 Mailgate Received headers (more than 5)"
     assert held.recipients.get().state == RecipientState.HELD
-    assert spool_read(held.spool_name).count(b"by mailgate.test (Mailgate)") == 6
+    assert spool_read(held.spool_name).count(b"by mailgate.test (Mailgate)") == 7
     chain = [held]
     while chain[-1].relation == Relation.LOOPBACK:
         chain.append(chain[-1].parent)
     notification = chain[-1]
-    assert notification.relation == Relation.NOTIFICATION and len(chain) == 6
+    assert notification.relation == Relation.NOTIFICATION and len(chain) == 7
     assert {m.client_ip for m in chain[:-1]} == {"127.0.0.1"}
     assert notification.parent.parent.queue_id == queue_id  # copy of the original → item
 
     sweeps(mailgate_stack, 3)
-    # original, its redirected copy, the notification and its five copies: and no more
-    assert Message.objects.count() == 8
+    # original, its redirected copy, the notification and its six copies: and no more
+    assert Message.objects.count() == 9
     assert Message.objects.exclude(pk=held.pk).exclude(state=MessageState.DONE).count() == 0
     assert SecureMessage.objects.count() == 1  # the notification was never redirected
     assert plain_partner.messages == [] and saw([plain_partner], SECRET.encode()) == []

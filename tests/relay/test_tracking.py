@@ -122,10 +122,10 @@ def test_detail_shows_the_whole_flow_both_ways(admin_client):
 def test_detail_shows_the_hop_limit_reason(admin_client, settings):
     settings.MAILGATE_MAX_HOPS = 2
     message = accept()
-    Message.objects.filter(pk=message.pk).update(hop_count=3)
+    Message.objects.filter(pk=message.pk).update(hop_count=4)
     processing.message_process(message.pk)
     body = admin_client.get(message.get_absolute_url()).content.decode()
-    assert "hop limit: 3 Mailgate Received headers" in body
+    assert "hop limit: arrived with 3 Mailgate Received headers (more than 2)" in body
 
 
 def post(client, action, *messages, **extra):
