@@ -22,6 +22,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.backends.signals import connection_created
 
 from relay.certs import server_tls_context
 from relay.smtpd_checks import RelayRules, address_problem, data_problem, helo_problem
@@ -245,8 +246,22 @@ class SmtpdServer:
         self._server = None
 
 
+def sqlite_durable_commits(sender: Any, connection: Any, **_: Any) -> None:
+    """Make every commit of this process's SQLite connections reach the disk.
+
+    The shared settings use WAL with ``synchronous=NORMAL``: that survives a crash of a
+    process, but the last commits may roll back after a power loss or an OS crash (SQLite,
+    "PRAGMA synchronous"). A 250 promises the message is stored (RFC 5321 §6.1), so the
+    smtpd commits with FULL: the WAL is fsync'ed before each commit returns. The workers'
+    own writes may stay NORMAL: a lost one only repeats work (at-least-once)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
+
+
 def smtpd_run(config: SmtpdConfig) -> None:
     """Serve until SIGTERM or SIGINT, then stop listening and close the sessions."""
+    connection_created.connect(sqlite_durable_commits, dispatch_uid="mailgate.smtpd.durable")
 
     async def main() -> None:
         server = SmtpdServer(config)
