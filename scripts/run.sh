@@ -17,6 +17,13 @@ if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
     export DJANGO_SECRET_KEY
   fi
 fi
+# MX look-ups go to a resolver on loopback unless one is configured: this one command never
+# sends traffic off the machine. Point MAILGATE_DNS_NAMESERVERS at your resolver (or leave it
+# empty in .env for the system's) to deliver by MX to the Internet.
+if [ -z "${MAILGATE_DNS_NAMESERVERS+set}" ]; then
+  export MAILGATE_DNS_NAMESERVERS=127.0.0.1:53
+fi
+echo "DNS for MX look-ups: ${MAILGATE_DNS_NAMESERVERS:-the system resolver} (MAILGATE_DNS_NAMESERVERS)"
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput -v0
 echo "Admin UI: http://127.0.0.1:8000/"
