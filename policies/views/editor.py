@@ -1,8 +1,14 @@
-"""The delivery policy list and editor. Thin: forms validate, services write."""
+"""The delivery policy list and editor. Thin: forms validate, services write.
+
+Saving a policy enabled, enabling it and moving it are loop checked first (issue 6): a change
+that adds loop check errors is not applied; the page shows the findings and a button that
+applies it anyway. Saving a disabled policy, and disabling, are never blocked.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Literal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,12 +22,17 @@ from policies.engine import PolicySpec, PolicySyntaxError
 from policies.forms import ACTION_PARAMS, CONDITION_PARAMS, PolicyEditor
 from policies.loader import policy_queryset
 from policies.loopcheck.collect import loop_check_run
+from policies.loopcheck.guard import ChangeCheck, change_loop_checked
 from policies.models import ContentPolicy
 
 from .sentence import highlight, policy_sentence, sentence_html
 
 SECTION = "Content Policies"
 TITLE = "Delivery policies"
+#: the submit button (editor) or field (toggle, move) that applies a change despite findings
+FORCE = "apply_anyway"
+
+log = logging.getLogger(__name__)
 
 
 def crumbs(*tail: tuple[str, str | None]) -> list[tuple[str, str | None]]:
@@ -70,15 +81,18 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
     editor = PolicyEditor(request.POST or None, instance=policy)
     preview = None
+    check = ChangeCheck()
     if request.method == "POST" and editor.is_valid():
         if "preview" in request.POST:
             preview = highlight(policy_sentence(editor.spec))
         else:
-            saved = editor.save()
+            saved, check = _save(request, editor)
             if saved is not None:
                 verb = "created" if policy is None else "saved"
-                messages.success(request, f"'{saved}' {verb}.")
+                _report(request, f"'{saved}' {verb}", check)
                 return redirect("policies:policy-list")
+            if check.blocked and policy is not None:
+                policy.refresh_from_db()  # the rolled-back save changed the instance
     elif policy is not None and request.method != "POST":
         preview = _stored_sentence(policy)
     heading = "New delivery policy" if policy is None else f"Edit delivery policy: {policy}"
@@ -90,8 +104,45 @@ def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
         "condition_params": CONDITION_PARAMS,
         "action_params": ACTION_PARAMS,
         "breadcrumbs": crumbs((heading, None)),
+        "loop_block": check if check.blocked else None,
+        "force_name": FORCE,
     }
     return render(request, "policies/policy_form.html", context, status=200)
+
+
+def _save(request: HttpRequest, editor: PolicyEditor) -> tuple[ContentPolicy | None, ChangeCheck]:
+    if not editor.form.cleaned_data["enabled"]:
+        return editor.save(), ChangeCheck()  # saving a policy disabled is never blocked
+    return change_loop_checked(editor.save, force=FORCE in request.POST)
+
+
+def _report(request: HttpRequest, done: str, check: ChangeCheck) -> None:
+    """The success message; findings the change added are named (the list shows them), and a
+    change applied despite errors is logged."""
+    messages.success(request, f"{done}.")
+    if check.new_errors:
+        codes = ", ".join(f.code for f in check.new_errors)
+        log.warning("%s by %s despite loop check errors: %s", done, request.user, codes)
+        messages.warning(request, f"Done although the loop check finds new errors: {codes}.")
+    elif check.new_warnings:
+        codes = ", ".join(f.code for f in check.new_warnings)
+        messages.warning(request, f"The loop check has new warnings: {codes}.")
+
+
+def _blocked(
+    request: HttpRequest, policy: ContentPolicy, check: ChangeCheck, *, verb: str, **fields: str
+) -> HttpResponse:
+    """The findings of a toggle or move that was not applied, and a form to apply it anyway."""
+    context = {
+        "title": f"{verb} '{policy}'?",
+        "policy": policy,
+        "check": check,
+        "verb": verb,
+        "action": request.path,
+        "fields": {**fields, FORCE: "1"},
+        "breadcrumbs": crumbs((f"{verb} {policy}", None)),
+    }
+    return render(request, "policies/loopcheck_confirm.html", context)
 
 
 def _stored_sentence(policy: ContentPolicy) -> Any:
@@ -122,8 +173,18 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def policy_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(ContentPolicy, pk=pk)
     enabled = request.POST.get("enabled", "1" if not policy.enabled else "0") == "1"
-    services.policy_set_enabled(policy=policy, enabled=enabled)
-    messages.success(request, f"'{policy}' {'enabled' if enabled else 'disabled'}.")
+    if not enabled:
+        services.policy_set_enabled(policy=policy, enabled=False)
+        messages.success(request, f"'{policy}' disabled.")
+        return redirect("policies:policy-list")
+    done, check = change_loop_checked(
+        lambda: services.policy_set_enabled(policy=policy, enabled=True),
+        force=FORCE in request.POST,
+    )
+    if done is None:
+        policy.refresh_from_db()
+        return _blocked(request, policy, check, verb="Enable", enabled="1")
+    _report(request, f"'{policy}' enabled", check)
     return redirect("policies:policy-list")
 
 
@@ -133,6 +194,13 @@ def policy_move(request: HttpRequest, pk: int, direction: str) -> HttpResponse:
     policy = get_object_or_404(ContentPolicy, pk=pk)
     if direction not in ("up", "down"):
         return redirect("policies:policy-list")
-    if services.policy_move(policy=policy, direction=direction):  # type: ignore[arg-type]
-        messages.success(request, f"'{policy}' moved {direction}.")
+    step: Literal["up", "down"] = "up" if direction == "up" else "down"
+    moved, check = change_loop_checked(
+        lambda: services.policy_move(policy=policy, direction=step) or None,  # False: no move
+        force=FORCE in request.POST,
+    )
+    if check.blocked:
+        return _blocked(request, policy, check, verb=f"Move {direction}")
+    if moved:
+        _report(request, f"'{policy}' moved {direction}", check)
     return redirect("policies:policy-list")

@@ -122,3 +122,35 @@ def test_the_tester_page_shows_the_trace(admin_page, live_server, output_dir):
     )
     assert "fired, processing stopped" in page.locator("#policy-trace").inner_text()
     screenshot(page, out, "5-tester")
+
+
+def test_a_looping_policy_is_refused_then_saved_anyway(admin_page, live_server, output_dir):
+    from policies.setup import SetupOptions, secure_setup
+
+    secure_setup(
+        options=SetupOptions(mode="A", local_domain="yourdomain.com", partners=("partner.example",))
+    )
+    page = admin_page
+    out = output_dir / "policies_browser"
+    out.mkdir(exist_ok=True)
+    page.goto(f"{live_server.url}/policies/new/")
+    page.fill("#id_name", "Partner mail by the loopback route")
+    page.select_option("#id_if-0-kind", "recipient_address")
+    page.fill("#id_if-0-values", "*@partner.example")
+    page.select_option("#id_then-0-kind", "route")
+    page.select_option("#id_then-0-route", label="Loopback route")
+    page.click("button[name=save]")
+
+    block = page.locator("#loop-block")
+    block.wait_for()
+    assert block.locator("[data-code=NOTIFICATION_ROUTE_LOOPS]").is_visible()
+    assert "Fix:" in block.inner_text()
+    assert page.input_value("#id_if-0-values") == "*@partner.example"  # the form as posted
+    assert not ContentPolicy.objects.filter(name="Partner mail by the loopback route").exists()
+    screenshot(page, out, "6-loop-refused")
+
+    page.click("#save-anyway")
+    page.wait_for_selector("text='Partner mail by the loopback route' created.")
+    assert page.is_visible("text=Done although the loop check finds new errors")
+    assert ContentPolicy.objects.get(name="Partner mail by the loopback route").enabled
+    screenshot(page, out, "7-saved-anyway")
