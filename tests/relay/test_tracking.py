@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from relay.models import DeliveryAttempt, Message, MessageState, Recipient, RecipientState
 from relay.models.queue import Relation
@@ -106,6 +107,55 @@ def test_detail_shows_envelope_headers_escaped_trace_attempts_and_recipients(adm
     assert "451 4.3.0 greylisted" in body
     assert "bob@partner.test" in body
     assert "Received" in body  # our own Received header, read from the spool
+
+
+def test_detail_shows_the_policy_trace_and_the_verdict(admin_client):
+    from policies.services import policy_create
+
+    policy_create(
+        name="Quarantine LAN",
+        if_conditions=[{"kind": "sender_ip", "params": {"values": ["127.0.0.0/8"]}}],
+        actions=[{"kind": "hold", "params": {"reason": "review first"}}],
+    )
+    message = accept()
+    assert processing.message_process(message.pk) == "held"
+    body = admin_client.get(message.get_absolute_url()).content.decode()
+    trace = body.split("Policy trace", 1)[1].split("Delivery attempts", 1)[0]
+    assert "Quarantine LAN" in trace and "table-success" in trace  # the row of the one fired
+    assert "processing stopped here" in trace
+    assert "Verdict: <strong>hold</strong>" in trace and "review first" in trace
+
+
+def test_detail_shows_what_the_policies_could_not_read(admin_client):
+    raw = b"From: alice@sender.test\r\nSubject: =?utf-8?b?!!!?=\r\n\r\nHello.\r\n"
+    message = message_accept(
+        raw=raw, envelope_sender="alice@sender.test", recipients=["bob@partner.test"],
+        client_ip="127.0.0.10",
+    )  # fmt: skip
+    processing.message_process(message.pk)
+    message.refresh_from_db()
+    assert message.verdict["parse_notes"]
+    body = admin_client.get(message.get_absolute_url()).content.decode()
+    assert 'id="parse-notes"' in body
+    for note in message.verdict["parse_notes"]:
+        assert escape(note) in body
+
+
+def test_hostile_helo_sender_and_recipient_are_escaped_on_list_and_detail(admin_client):
+    """Corpus INJ-4: markup in HELO, MAIL FROM and RCPT TO is stored as given and shown as
+    text, never as markup, on the tracking pages."""
+    evil = "<img src=x onerror=alert(1)>"
+    message = message_accept(
+        raw=b"Subject: hi\r\n\r\nHello.\r\n",
+        envelope_sender=f'"{evil}"@sender.test',
+        recipients=[f'"{evil}"@partner.test'],
+        client_ip="127.0.0.10",
+        client_helo=evil,
+    )
+    for url in (LIST, message.get_absolute_url()):
+        body = admin_client.get(url).content.decode()
+        assert "<img src=x" not in body, url
+        assert "&lt;img src=x onerror=alert(1)&gt;" in body, url
 
 
 def test_detail_shows_the_whole_flow_both_ways(admin_client):
