@@ -71,17 +71,33 @@ def message_release(*, message: Message) -> int:
     return count
 
 
-def message_delete(*, message: Message) -> None:
-    """Remove the message, its recipients and attempts, and its spool file."""
+def message_in_flight(message: Message) -> bool:
+    """A worker holds a live lease on it: its policy stage or a delivery is running now."""
+    now = timezone.now()
+    if message.state == MessageState.RECEIVED and message.lease_until and message.lease_until > now:
+        return True
+    return message.recipients.filter(state=RecipientState.DELIVERING, lease_until__gt=now).exists()
+
+
+def message_delete(*, message: Message) -> bool:
+    """Remove the message, its recipients and attempts, and its spool file; False (nothing
+    removed) while a worker is working on it: pulling the spool file from under a running
+    SMTP transaction would fail it half-way. The lease ends within minutes; hold first to
+    stop further attempts."""
     spool_name = message.spool_name
     message_log = message_logger(message.queue_id, __name__)
     with transaction.atomic():
+        message.refresh_from_db(fields=["state", "lease_until"])
+        if message_in_flight(message):
+            message_log.info("%s not deleted: a worker is on it", message.queue_id)
+            return False
         message.delete()
     try:
         spool_delete(spool_name)
     except OSError:
         message_log.warning("could not delete spool file %s", spool_name)
     message_log.info("%s deleted by an administrator", message.queue_id)
+    return True
 
 
 @transaction.atomic

@@ -136,15 +136,25 @@ def message_action(request: HttpRequest) -> HttpResponse:
     if action not in {*actions.ACTIONS, "delete"} or not chosen:
         messages.error(request, "Choose an action and at least one message.")
         return _back(request)
+    busy = []
     for message in chosen:
         if action == "delete":
-            actions.message_delete(message=message)
+            if not actions.message_delete(message=message):
+                busy.append(message)
         else:
             actions.ACTIONS[action](message=message)
+    if busy:
+        messages.warning(
+            request,
+            f"Not deleted, a worker is delivering them right now: "
+            f"{', '.join(m.queue_id for m in busy)}. Hold them, or try again in a moment.",
+        )
+    handled = [m for m in chosen if m not in busy]
     label = {"retry": "Retry", "hold": "Hold", "release": "Release", "bounce": "Bounce"}
     done = "Deleted" if action == "delete" else f"{label[action]}:"
-    messages.success(request, f"{done} {', '.join(m.queue_id for m in chosen)}.")
-    if action == "delete" and len(chosen) == 1:
+    if handled:
+        messages.success(request, f"{done} {', '.join(m.queue_id for m in handled)}.")
+    if action == "delete" and len(chosen) == 1 and not busy:
         return HttpResponseRedirect(reverse("relay:message-list"))
     return _back(request)
 

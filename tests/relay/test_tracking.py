@@ -238,6 +238,42 @@ def test_delete_removes_rows_and_spool_file(admin_client):
     assert not path.exists()
 
 
+def test_delete_is_refused_while_a_worker_delivers_it(admin_client):
+    busy, idle = accept(), accept()
+    for message in (busy, idle):
+        processing.message_process(message.pk)
+    Recipient.objects.filter(message=busy).update(
+        state=RecipientState.DELIVERING, lease_until=timezone.now() + dt.timedelta(minutes=5)
+    )
+    response = post(admin_client, "delete", busy, idle, next=LIST)
+    assert response.status_code == 302
+    assert Message.objects.filter(pk=busy.pk).exists() and spool_path(busy.spool_name).exists()
+    assert not Message.objects.filter(pk=idle.pk).exists()
+    page = admin_client.get(LIST).content.decode()
+    assert f"Not deleted, a worker is delivering them right now: {busy.queue_id}" in page
+    # Once the worker's lease has run out (it died), the message can be deleted.
+    Recipient.objects.filter(message=busy).update(lease_until=timezone.now())
+    post(admin_client, "delete", busy)
+    assert not Message.objects.filter(pk=busy.pk).exists()
+
+
+def test_retry_bounce_and_delete_act_on_every_message_of_a_selection(admin_client):
+    chosen = [accept() for _ in range(3)]
+    for message in chosen:
+        processing.message_process(message.pk)
+    later = timezone.now() + dt.timedelta(hours=1)
+    Recipient.objects.update(state=RecipientState.DEFERRED, next_attempt_at=later)
+    post(admin_client, "retry", *chosen)
+    assert all(r.next_attempt_at <= timezone.now() for r in Recipient.objects.all())
+    post(admin_client, "bounce", *chosen)
+    for message in chosen:
+        message.refresh_from_db()
+        assert message.state == MessageState.DONE
+        assert message.children.filter(relation=Relation.DSN).count() == 1
+    post(admin_client, "delete", *chosen)
+    assert not Message.objects.filter(pk__in=[m.pk for m in chosen]).exists()
+
+
 def test_actions_need_a_csrf_token(admin_user):
     message = accept()
     client = Client(enforce_csrf_checks=True)
