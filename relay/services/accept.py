@@ -8,7 +8,6 @@ block, written in it).
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import queue
@@ -26,6 +25,7 @@ from relay.hosts import HostSyntaxError, domain_to_ascii
 from relay.models import Message, Recipient
 from relay.models.queue import Relation
 from relay.received import header_block, header_fields, own_received_ids, received_build
+from relay.services.groupcommit import GroupCommit
 from relay.spool import SpoolError, spool_delete, spool_write
 
 log = logging.getLogger(__name__)
@@ -88,11 +88,10 @@ def task_send(message_id: int) -> None:
 
 _doorbell = _Doorbell()
 
-# SQLite has one writer at a time, and a connection that finds the database locked polls
-# with growing sleeps (1, 2, 5, 10, 15, 20, 25 ... 100 ms): the smtpd's threads queued up
-# behind each other that way, each waiting far longer than the writer held the lock. Our
-# own threads take turns here instead and wake as soon as the previous commit is done.
-_rows_lock = threading.Lock()
+# The smtpd's threads commit their rows together (relay/services/groupcommit.py): one
+# durable commit, and one turn at SQLite's write lock, for the messages that finished DATA
+# at about the same time.
+_group_commit = GroupCommit()
 
 
 def doorbell_ring(message_id: int, queue_id: str) -> None:
@@ -199,34 +198,43 @@ def message_accept(
         )
         # Two chunks, never `received + raw`: a large message is not copied again.
         spool_name = spool_write(queue_id, (received, raw))
-        # Inside a caller's transaction the write lock may already be ours: no turn to take.
-        turn = (
-            contextlib.nullcontext() if transaction.get_connection().in_atomic_block else _rows_lock
+
+        # Built here, not in `insert`: a group commit's leader runs that while it holds
+        # the database's write lock.
+        message = Message(
+            queue_id=queue_id,
+            client_ip=client_ip,
+            client_helo=client_helo[:255],
+            client_tls=client_tls,
+            envelope_sender=envelope_sender,
+            spool_name=spool_name,
+            size=len(received) + len(raw),
+            subject=_display("subject", fields.get("subject", b"")),
+            header_from=_display("from", fields.get("from", b"")),
+            message_id_header=_display("message-id", fields.get("message-id", b"")),
+            hop_count=len(own_ids) + 1,  # ours included: the count in the spool file
+            is_dsn=envelope_sender == "" or _is_delivery_report(fields),
+            tags=list(dict.fromkeys(tags)),
+            parent=parent,
+            relation=relation,
         )
+
+        def insert() -> Message:
+            message.save(force_insert=True)
+            Recipient.objects.bulk_create(
+                Recipient(message=message, address=address, domain=domain)
+                for address, domain in rows
+            )
+            transaction.on_commit(lambda: doorbell_ring(message.pk, queue_id))
+            return message
+
         try:
-            with turn, transaction.atomic():
-                message = Message.objects.create(
-                    queue_id=queue_id,
-                    client_ip=client_ip,
-                    client_helo=client_helo[:255],
-                    client_tls=client_tls,
-                    envelope_sender=envelope_sender,
-                    spool_name=spool_name,
-                    size=len(received) + len(raw),
-                    subject=_display("subject", fields.get("subject", b"")),
-                    header_from=_display("from", fields.get("from", b"")),
-                    message_id_header=_display("message-id", fields.get("message-id", b"")),
-                    hop_count=len(own_ids) + 1,  # ours included: the count in the spool file
-                    is_dsn=envelope_sender == "" or _is_delivery_report(fields),
-                    tags=list(dict.fromkeys(tags)),
-                    parent=parent,
-                    relation=relation,
-                )
-                Recipient.objects.bulk_create(
-                    Recipient(message=message, address=address, domain=domain)
-                    for address, domain in rows
-                )
-                transaction.on_commit(lambda: doorbell_ring(message.pk, queue_id))
+            if transaction.get_connection().in_atomic_block:
+                # Inside a caller's transaction (a DSN, a notification): part of its commit.
+                with transaction.atomic():
+                    message = insert()
+            else:
+                message = _group_commit.run(insert)
         except BaseException as exc:
             spool_delete(spool_name)
             if isinstance(exc, DatabaseError):
