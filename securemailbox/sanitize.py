@@ -6,7 +6,8 @@ Second line of defence, not the only one: the sanitised HTML is shown in a sandb
 
 URLs: links keep http, https and mailto and open in a new tab with ``rel="noopener
 noreferrer"``; relative URLs are dropped so nothing resolves against the pURL (H-8);
-``cid:`` images become ``data:`` URIs of image parts of the same message (H-3, A-8);
+``cid:`` images become ``data:`` URIs of image parts of the same message (H-3, A-8),
+re-encoded from their pixels (A-5, securemailbox/images.py);
 remote images are dropped until the reader asks for them (H-6). Styles keep a list of
 harmless properties, and never a ``url()``, so no CSS can fetch anything or cover the page.
 """
@@ -18,6 +19,8 @@ import re
 from dataclasses import dataclass
 
 import nh3
+
+from .images import image_reencode
 
 TAGS = (set(nh3.ALLOWED_TAGS) | {"font", "center", "tfoot"}) - {"map", "area"}
 CLEAN_CONTENT_TAGS = {
@@ -100,8 +103,10 @@ class _Filter:
                 and image.content_type in INLINE_IMAGE_TYPES
                 and len(image.data) <= MAX_INLINE_IMAGE
             ):
-                encoded = base64.b64encode(image.data).decode()
-                return f"data:{image.content_type};base64,{encoded}"
+                fresh = image_reencode(image.data)  # A-5: pixels only, never the sender's bytes
+                if fresh is not None:
+                    content_type, data = fresh
+                    return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
             return None
         if lowered.startswith(REMOTE_SCHEMES):
             if self.allow_remote:

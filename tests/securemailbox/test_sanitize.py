@@ -3,10 +3,15 @@ test_portal_browser.py), the allowlist's URL and style rules."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from securemailbox.sanitize import InlineImage, html_sanitize
 
@@ -54,9 +59,19 @@ def test_remote_images_counted_and_kept_only_when_allowed():
     assert count == 0 and allowed.count("t.example") == 2
 
 
+def png(width: int = 4, height: int = 3) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (width, height), (200, 30, 30, 255)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def data_uri_bytes(html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r"data:image/[a-z]+;base64,([^\"]+)", html)]
+
+
 def test_cid_images_become_data_uris_for_raster_types_only():
     images = {
-        "a@x": InlineImage("image/png", b"\x89PNG"),
+        "a@x": InlineImage("image/png", png()),
         "s@x": InlineImage("image/svg+xml", b"<svg onload=alert(1)>"),
     }
     cleaned, _ = html_sanitize('<img src="cid:a@x"><img src="cid:s@x">', images=images)
@@ -69,3 +84,53 @@ def test_styles_keep_harmless_properties_without_urls():
         'background-color: url(https://t/); font-weight: bold; behavior: url(x.htc)">x</p>'
     )
     assert cleaned == '<p style="color:red;font-weight:bold">x</p>'
+
+
+def test_inline_images_are_re_encoded_from_their_pixels__polyglots_lose_their_payload():
+    """A-5: what reaches the browser is a fresh picture, never the sender's bytes."""
+    gif = io.BytesIO()
+    Image.new("P", (2, 2)).save(gif, format="GIF")
+    polyglot_gif = gif.getvalue() + b"/*<svg onload=alert(1)>*/=alert(1)//"
+    zip_in_png = png() + b"PK\x03\x04" + b"\x00" * 26 + b"evil.jar" + b"PK\x05\x06" + b"\x00" * 18
+    images = {
+        "g@x": InlineImage("image/gif", polyglot_gif),
+        "z@x": InlineImage("image/png", zip_in_png),
+    }
+    cleaned, _ = html_sanitize('<img src="cid:g@x"><img src="cid:z@x">', images=images)
+    shown = data_uri_bytes(cleaned)
+    assert len(shown) == 2
+    for data in shown:
+        assert b"svg" not in data and b"alert" not in data and b"PK\x03\x04" not in data
+        assert Image.open(io.BytesIO(data)).format == "PNG"  # decodable, and only pixels
+    assert shown[0] != polyglot_gif and shown[1] != zip_in_png
+
+
+def test_inline_images_that_are_not_pictures_or_are_bombs_are_not_shown():
+    header = png(1, 1)
+    # A PNG whose IHDR claims 6,000 x 6,000 pixels: a decompression bomb (A-6) over our cap.
+    ihdr = b"IHDR" + struct.pack(">II", 6_000, 6_000) + header[24:29]
+    bomb = header[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + header[33:]
+    assert Image.open(io.BytesIO(bomb)).size == (6_000, 6_000)  # a valid header
+    images = {
+        "junk@x": InlineImage("image/png", b"\x89PNG not really"),
+        "bomb@x": InlineImage("image/png", bomb),
+        "ok@x": InlineImage("image/jpeg", _jpeg()),
+    }
+    cleaned, _ = html_sanitize(
+        '<img src="cid:junk@x"><img src="cid:bomb@x"><img src="cid:ok@x">', images=images
+    )
+    assert cleaned.count("data:image/") == 1 and "data:image/jpeg;base64," in cleaned
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 120, 200)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_the_pixel_cap_is_read_from_the_header_before_decoding(monkeypatch):
+    from securemailbox import images
+
+    assert images.image_reencode(png(4, 3)) is not None
+    monkeypatch.setattr(images, "MAX_PIXELS", 11)  # 4 x 3 = 12 pixels: one too many
+    assert images.image_reencode(png(4, 3)) is None
