@@ -1,8 +1,9 @@
 """The delivery policy list and editor. Thin: forms validate, services write.
 
-Saving a policy enabled, enabling it and moving it are loop checked first (issue 6): a change
-that adds loop check errors is not applied; the page shows the findings and a button that
-applies it anyway. Saving a disabled policy, and disabling, are never blocked.
+Every change that can alter what the enabled policies do is loop checked first (issue 6):
+saving a policy enabled or saving an enabled one disabled, enabling, disabling, moving and
+deleting. A change that adds loop check errors is not applied; the page shows the findings and
+a button that applies it anyway. Only saving a policy that is and stays disabled is not checked.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
+    was_enabled = policy is not None and policy.enabled  # before the form writes the instance
     editor = PolicyEditor(request.POST or None, instance=policy)
     preview = None
     check = ChangeCheck()
@@ -86,7 +88,7 @@ def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
         if "preview" in request.POST:
             preview = highlight(policy_sentence(editor.spec))
         else:
-            saved, check = _save(request, editor)
+            saved, check = _save(request, editor, was_enabled=was_enabled)
             if saved is not None:
                 verb = "created" if policy is None else "saved"
                 _report(request, f"'{saved}' {verb}", check)
@@ -110,9 +112,11 @@ def _edit(request: HttpRequest, policy: ContentPolicy | None) -> HttpResponse:
     return render(request, "policies/policy_form.html", context, status=200)
 
 
-def _save(request: HttpRequest, editor: PolicyEditor) -> tuple[ContentPolicy | None, ChangeCheck]:
-    if not editor.form.cleaned_data["enabled"]:
-        return editor.save(), ChangeCheck()  # saving a policy disabled is never blocked
+def _save(
+    request: HttpRequest, editor: PolicyEditor, *, was_enabled: bool
+) -> tuple[ContentPolicy | None, ChangeCheck]:
+    if not (was_enabled or editor.form.cleaned_data["enabled"]):
+        return editor.save(), ChangeCheck()  # disabled before and after: the check cannot change
     return change_loop_checked(editor.save, force=FORCE in request.POST)
 
 
@@ -132,7 +136,8 @@ def _report(request: HttpRequest, done: str, check: ChangeCheck) -> None:
 def _blocked(
     request: HttpRequest, policy: ContentPolicy, check: ChangeCheck, *, verb: str, **fields: str
 ) -> HttpResponse:
-    """The findings of a toggle or move that was not applied, and a form to apply it anyway."""
+    """The findings of a toggle, move or delete that was not applied, and a form to apply it
+    anyway."""
     context = {
         "title": f"{verb} '{policy}'?",
         "policy": policy,
@@ -156,8 +161,11 @@ def _stored_sentence(policy: ContentPolicy) -> Any:
 def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(ContentPolicy, pk=pk)
     if request.method == "POST":
-        services.policy_delete(policy=policy)
-        messages.success(request, f"'{policy}' deleted.")
+        name = str(policy)
+        _, check = change_loop_checked(lambda: _delete(policy), force=FORCE in request.POST)
+        if check.blocked:  # rolled back: the instance lost its pk, the row is still there
+            return _blocked(request, get_object_or_404(ContentPolicy, pk=pk), check, verb="Delete")
+        _report(request, f"'{name}' deleted", check)
         return redirect("policies:policy-list")
     context = {
         "object": policy,
@@ -168,23 +176,25 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "crud/confirm_delete.html", context)
 
 
+def _delete(policy: ContentPolicy) -> bool:
+    services.policy_delete(policy=policy)
+    return True  # the guard checks a change that returns something
+
+
 @login_required
 @require_POST
 def policy_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(ContentPolicy, pk=pk)
     enabled = request.POST.get("enabled", "1" if not policy.enabled else "0") == "1"
-    if not enabled:
-        services.policy_set_enabled(policy=policy, enabled=False)
-        messages.success(request, f"'{policy}' disabled.")
-        return redirect("policies:policy-list")
+    verb = "Enable" if enabled else "Disable"
     done, check = change_loop_checked(
-        lambda: services.policy_set_enabled(policy=policy, enabled=True),
+        lambda: services.policy_set_enabled(policy=policy, enabled=enabled),
         force=FORCE in request.POST,
     )
     if done is None:
         policy.refresh_from_db()
-        return _blocked(request, policy, check, verb="Enable", enabled="1")
-    _report(request, f"'{policy}' enabled", check)
+        return _blocked(request, policy, check, verb=verb, enabled="1" if enabled else "0")
+    _report(request, f"'{policy}' {verb.lower()}d", check)
     return redirect("policies:policy-list")
 
 

@@ -1,6 +1,9 @@
-"""The loop check before a change is applied (issue 6): saving a policy enabled, enabling it
-and moving it are refused when they add loop check errors, with the findings and an explicit
-"anyway"; harmless and disabled saves are not affected."""
+"""The loop check before a change is applied (issue 6): saving a policy enabled or saving an
+enabled one disabled, enabling, disabling, moving and deleting are refused when they add loop
+check errors, with the findings and an explicit "anyway"; harmless changes, and saves of a
+policy that stays disabled, are not affected."""
+
+import logging
 
 import pytest
 from django.urls import reverse
@@ -61,6 +64,54 @@ def editor_data(*, enabled=True, **extra):
 
 def names():
     return list(ContentPolicy.objects.order_by("position").values_list("name", flat=True))
+
+
+def tag_partner_mail():
+    """A policy that only tags and goes on: adding or removing it changes no path."""
+    return policy_create(
+        name="Tag partner mail",
+        if_conditions=[TO_PARTNER],
+        actions=[{"kind": "add_tag", "params": {"tag": "partner"}}],
+        continue_processing=True,
+    )
+
+
+def policy_1_data(**extra):
+    """The editor form of Setup A's Policy 1 as stored (the redirect), to post changed."""
+    profile = DeliveryProfile.objects.get(name="My delivery profile")
+    return {
+        "name": REDIRECT,
+        "if-TOTAL_FORMS": "1",
+        "if-INITIAL_FORMS": "1",
+        "if-0-kind": "sender_ip",
+        "if-0-values": "127.0.0.1",
+        "if-0-join": "and",
+        "except-TOTAL_FORMS": "2",
+        "except-INITIAL_FORMS": "2",
+        "except-0-kind": "header",
+        "except-0-values": "X-SecureMailNotification",
+        "except-0-join": "and",
+        "except-1-kind": "is_dsn",
+        "except-1-join": "or",
+        "then-TOTAL_FORMS": "1",
+        "then-INITIAL_FORMS": "1",
+        "then-0-kind": "redirect_secure_mailbox",
+        "then-0-profile": str(profile.pk),
+        "save": "1",
+        **extra,
+    }
+
+
+def uncaught_html(html):
+    """The finding of looped-back mail that no policy redirects, named with its objects."""
+    assert f'data-code="{LOOP_ROUTE_UNCAUGHT}"' in html
+    assert "round and round until the hop limit" in html
+    assert "<strong>Fix:</strong>" in html
+    assert (
+        f'title="Delivery route"><i class="bi bi-signpost-split" aria-hidden="true"></i> {LOOPBACK}'
+        in html
+    )
+    assert 'title="Domain"><i class="bi bi-globe" aria-hidden="true"></i> partner.example' in html
 
 
 def block_html(response):
@@ -198,11 +249,121 @@ def test_enabling_with_the_toggle_is_refused_then_done_anyway(admin_client, setu
     assert ContentPolicy.objects.get(pk=policy.pk).enabled
 
 
-def test_disabling_with_the_toggle_is_never_refused(admin_client, setup_a):
+def test_disabling_policy_1_with_the_toggle_is_refused_then_done_anyway(
+    admin_client, admin_user, setup_a, caplog
+):
+    """Without the redirect, mail the loopback route hands back is routed there again."""
     policy = ContentPolicy.objects.get(name=REDIRECT)
     url = reverse("policies:policy-toggle", args=[policy.pk])
-    assert admin_client.post(url, {"enabled": "0"}).status_code == 302
+    html = block_html(admin_client.post(url, {"enabled": "0"}))
+    assert f"Disable &#x27;{REDIRECT}&#x27;?" in html
+    uncaught_html(html)
+    assert f'<form method="post" action="{url}">' in html
+    assert f'name="{FORCE}" value="1"' in html and 'name="enabled" value="0"' in html
+    assert "Disable anyway" in html
+    assert ContentPolicy.objects.get(pk=policy.pk).enabled
+    assert loop_check_run().ok
+
+    with caplog.at_level(logging.WARNING, logger="policies.views.editor"):
+        response = admin_client.post(url, {"enabled": "0", FORCE: "1"}, follow=True)
+    html = response.content.decode()
+    assert f"&#x27;{REDIRECT}&#x27; disabled." in html
+    assert f"Done although the loop check finds new errors: {LOOP_ROUTE_UNCAUGHT}." in html
     assert not ContentPolicy.objects.get(pk=policy.pk).enabled
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            f"'{REDIRECT}' disabled by {admin_user} despite loop check errors: "
+            f"{LOOP_ROUTE_UNCAUGHT}",
+        )
+    ]
+
+
+def test_a_harmless_disable_is_not_affected(admin_client, setup_a):
+    policy = tag_partner_mail()
+    url = reverse("policies:policy-toggle", args=[policy.pk])
+    response = admin_client.post(url, {"enabled": "0"}, follow=True)
+    html = response.content.decode()
+    assert "&#x27;Tag partner mail&#x27; disabled." in html
+    assert "Done although" not in html and 'id="loop-block"' not in html
+    assert not ContentPolicy.objects.get(pk=policy.pk).enabled
+
+
+def test_saving_policy_1_disabled_is_refused_then_saved_anyway(admin_client, setup_a):
+    policy = ContentPolicy.objects.get(name=REDIRECT)
+    url = reverse("policies:policy-edit", args=[policy.pk])
+    html = block_html(admin_client.post(url, policy_1_data()))  # "enabled" left unticked
+    assert "Not saved: this change would let mail loop or be lost" in html
+    uncaught_html(html)
+    assert f'name="{FORCE}"' in html and "Save anyway" in html
+    assert ContentPolicy.objects.get(pk=policy.pk).enabled
+
+    response = admin_client.post(url, policy_1_data(**{FORCE: "1"}), follow=True)
+    html = response.content.decode()
+    assert f"&#x27;{REDIRECT}&#x27; saved." in html
+    assert f"Done although the loop check finds new errors: {LOOP_ROUTE_UNCAUGHT}." in html
+    assert not ContentPolicy.objects.get(pk=policy.pk).enabled
+
+
+def test_saving_policy_1_still_enabled_is_not_affected(admin_client, setup_a):
+    policy = ContentPolicy.objects.get(name=REDIRECT)
+    data = policy_1_data(enabled="on", description="The vendor's Policy 1")
+    response = admin_client.post(reverse("policies:policy-edit", args=[policy.pk]), data)
+    assert response.status_code == 302
+    assert ContentPolicy.objects.get(pk=policy.pk).description == "The vendor's Policy 1"
+
+
+# --- Deleting ------------------------------------------------------------------------------
+
+
+def test_deleting_policy_1_is_refused_then_done_anyway(admin_client, admin_user, setup_a, caplog):
+    policy = ContentPolicy.objects.get(name=REDIRECT)
+    before = names()
+    url = reverse("policies:policy-delete", args=[policy.pk])
+    html = block_html(admin_client.post(url))
+    assert f"Delete &#x27;{REDIRECT}&#x27;?" in html
+    uncaught_html(html)
+    assert f'<form method="post" action="{url}">' in html
+    assert f'name="{FORCE}" value="1"' in html and "Delete anyway" in html
+    assert f'href="{reverse("policies:policy-edit", args=[policy.pk])}"' in html
+    assert names() == before  # nothing of the refused delete is left, its rows neither
+    assert ContentPolicy.objects.get(pk=policy.pk).conditions.count() == 3
+    assert loop_check_run().ok
+
+    with caplog.at_level(logging.WARNING, logger="policies.views.editor"):
+        response = admin_client.post(url, {FORCE: "1"}, follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("policies:policy-list")
+    assert f"&#x27;{REDIRECT}&#x27; deleted." in html
+    assert f"Done although the loop check finds new errors: {LOOP_ROUTE_UNCAUGHT}." in html
+    assert f'data-code="{LOOP_ROUTE_UNCAUGHT}"' in html  # the list shows it
+    assert names() == before[1:]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            f"'{REDIRECT}' deleted by {admin_user} despite loop check errors: "
+            f"{LOOP_ROUTE_UNCAUGHT}",
+        )
+    ]
+
+
+def test_a_harmless_delete_is_not_affected(admin_client, setup_a):
+    policy = tag_partner_mail()
+    before = names()
+    response = admin_client.post(reverse("policies:policy-delete", args=[policy.pk]), follow=True)
+    html = response.content.decode()
+    assert "&#x27;Tag partner mail&#x27; deleted." in html
+    assert "Done although" not in html and 'id="loop-block"' not in html
+    assert names() == [n for n in before if n != "Tag partner mail"]
+
+
+def test_deleting_a_policy_of_a_broken_setup_is_not_refused(admin_client, setup_a):
+    """Only new errors refuse: with the redirect disabled, deleting it adds nothing new."""
+    policy = ContentPolicy.objects.get(name=REDIRECT)
+    policy_set_enabled(policy=policy, enabled=False)
+    response = admin_client.post(reverse("policies:policy-delete", args=[policy.pk]))
+    assert response.status_code == 302
+    assert not ContentPolicy.objects.filter(pk=policy.pk).exists()
 
 
 # --- Moving --------------------------------------------------------------------------------
