@@ -157,6 +157,28 @@ def _loopback_parent(client_ip: str | None, own_ids: list[str]) -> Message | Non
     return Message.objects.filter(queue_id=own_ids[0]).first()
 
 
+def _rows_store(message: Message, rows: Sequence[tuple[str, str]]) -> None:
+    """Insert the message and its recipients: inside the caller's transaction when there is
+    one (a DSN, a notification: part of its commit), else in a group commit. Returns once
+    the rows are committed (or written in the caller's transaction)."""
+
+    def insert() -> Message:
+        message.save(force_insert=True)
+        Recipient.objects.bulk_create(
+            Recipient(message=message, address=address, domain=domain) for address, domain in rows
+        )
+        # robust: once committed, a failing doorbell must not turn the 250 into a 451 (the
+        # sweep rings for the message anyway).
+        transaction.on_commit(lambda: doorbell_ring(message.pk, message.queue_id), robust=True)
+        return message
+
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            insert()
+    else:
+        _group_commit.run(insert)
+
+
 def message_accept(
     *,
     raw: bytes,
@@ -199,8 +221,8 @@ def message_accept(
         # Two chunks, never `received + raw`: a large message is not copied again.
         spool_name = spool_write(queue_id, (received, raw))
 
-        # Built here, not in `insert`: a group commit's leader runs that while it holds
-        # the database's write lock.
+        # Built here, not in `_rows_store`: a group commit's leader runs that while it
+        # holds the database's write lock.
         message = Message(
             queue_id=queue_id,
             client_ip=client_ip,
@@ -219,22 +241,8 @@ def message_accept(
             relation=relation,
         )
 
-        def insert() -> Message:
-            message.save(force_insert=True)
-            Recipient.objects.bulk_create(
-                Recipient(message=message, address=address, domain=domain)
-                for address, domain in rows
-            )
-            transaction.on_commit(lambda: doorbell_ring(message.pk, queue_id))
-            return message
-
         try:
-            if transaction.get_connection().in_atomic_block:
-                # Inside a caller's transaction (a DSN, a notification): part of its commit.
-                with transaction.atomic():
-                    message = insert()
-            else:
-                message = _group_commit.run(insert)
+            _rows_store(message, rows)
         except BaseException as exc:
             spool_delete(spool_name)
             if isinstance(exc, DatabaseError):

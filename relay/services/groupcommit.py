@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 
 class _Job:
@@ -76,6 +76,11 @@ class GroupCommit:
                             job.result = job.work()
                     except BaseException as exc:  # handed to its own thread, raised there
                         job.error = exc
+                # A savepoint that could not be rolled back (SQLite drops the whole
+                # transaction after a full disk or an I/O error) marks the transaction for
+                # rollback, and atomic() would then end quietly having stored nothing.
+                if transaction.get_rollback():
+                    raise DatabaseError("the group commit was rolled back")
         except BaseException as exc:  # the commit itself failed: none of the rows is stored
             for job in batch:
                 if job.error is None:
