@@ -87,11 +87,17 @@ def message_delete(*, message: Message) -> bool:
     spool_name = message.spool_name
     message_log = message_logger(message.queue_id, __name__)
     with transaction.atomic():
-        message.refresh_from_db(fields=["state", "lease_until"])
-        if message_in_flight(message):
+        # Lock the rows before looking (PostgreSQL): a worker's claim (SKIP LOCKED) then
+        # passes them by instead of starting a delivery between the check and the delete.
+        # On SQLite the transaction holds the write lock from its start (IMMEDIATE).
+        fresh = Message.objects.select_for_update().filter(pk=message.pk).first()
+        if fresh is None:
+            return True  # already gone (a second click): nothing left to delete
+        list(fresh.recipients.select_for_update().values_list("pk", flat=True))
+        if message_in_flight(fresh):
             message_log.info("%s not deleted: a worker is on it", message.queue_id)
             return False
-        message.delete()
+        fresh.delete()
     try:
         spool_delete(spool_name)
     except OSError:

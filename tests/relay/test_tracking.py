@@ -257,6 +257,16 @@ def test_delete_is_refused_while_a_worker_delivers_it(admin_client):
     assert not Message.objects.filter(pk=busy.pk).exists()
 
 
+def test_deleting_a_message_that_is_already_gone_is_no_error():
+    from relay.services.actions import message_delete
+
+    message = accept()
+    stale = Message.objects.get(pk=message.pk)
+    assert message_delete(message=message) is True
+    assert message_delete(message=stale) is True  # a second click, or two admins at once
+    assert not Message.objects.filter(pk=message.pk).exists()
+
+
 def test_retry_bounce_and_delete_act_on_every_message_of_a_selection(admin_client):
     chosen = [accept() for _ in range(3)]
     for message in chosen:
