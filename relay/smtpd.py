@@ -31,6 +31,7 @@ from relay.spool import SpoolError
 
 log = logging.getLogger("relay.smtpd")
 
+DURABLE_UID = "mailgate.smtpd.durable-commits"
 REPLY_STORAGE = "451 4.3.0 Temporary storage failure, try again later"
 
 
@@ -222,6 +223,8 @@ class SmtpdServer:
         return protocol
 
     async def start(self) -> None:
+        # Every connection this process opens from now on commits durably (see below).
+        connection_created.connect(sqlite_durable_commits, dispatch_uid=DURABLE_UID)
         self._server = await asyncio.get_running_loop().create_server(
             self._protocol, host=self.config.host, port=self.config.port
         )
@@ -235,6 +238,7 @@ class SmtpdServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        connection_created.disconnect(dispatch_uid=DURABLE_UID)
         if self._server is None:
             return
         self._server.close()
@@ -261,7 +265,6 @@ def sqlite_durable_commits(sender: Any, connection: Any, **_: Any) -> None:
 
 def smtpd_run(config: SmtpdConfig) -> None:
     """Serve until SIGTERM or SIGINT, then stop listening and close the sessions."""
-    connection_created.connect(sqlite_durable_commits, dispatch_uid="mailgate.smtpd.durable")
 
     async def main() -> None:
         server = SmtpdServer(config)

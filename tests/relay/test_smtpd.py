@@ -298,29 +298,36 @@ def test_25_mb_message__stored_without_extra_copies(smtpd_server):
         assert stored.read(14) == b"Subject: big\r\n"[:14]
 
 
-def test_smtpd_connections_commit_with_full_sync_on_sqlite():
-    """A 250 survives a power loss: the smtpd's SQLite connections fsync the WAL per commit
-    (the shared default, NORMAL, may roll the last commits back after a power loss)."""
+def test_smtpd_connections_commit_with_full_sync_on_sqlite(smtpd_server):
+    """A 250 survives a power loss: once the smtpd runs, the connections of its process
+    fsync the WAL per commit (the shared default, NORMAL, may roll the last commits back
+    after a power loss). PostgreSQL commits durably already and is left as it is."""
     from django.db import connections
 
-    from relay.smtpd import sqlite_durable_commits
+    connection = connections.create_connection("default")  # opened while the smtpd runs
+    try:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA synchronous")
+                assert cursor.fetchone()[0] == 2  # FULL (the settings say NORMAL: 1)
+            else:
+                cursor.execute("SHOW synchronous_commit")
+                assert cursor.fetchone()[0] in {"on", "remote_write", "remote_apply"}
+    finally:
+        connection.close()
+
+
+def test_other_processes_keep_the_shared_sqlite_setting():
+    from django.db import connections
 
     connection = connections.create_connection("default")
     try:
-        connection.ensure_connection()
-        if connection.vendor != "sqlite":
-            # PostgreSQL commits durably already; the hook leaves it be.
-            sqlite_durable_commits(sender=None, connection=connection)
-            with connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA synchronous")
+                assert cursor.fetchone()[0] == 1  # NORMAL: no smtpd runs in this test
+            else:
                 cursor.execute("SHOW synchronous_commit")
                 assert cursor.fetchone()[0] in {"on", "remote_write", "remote_apply"}
-            return
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA synchronous")
-            assert cursor.fetchone()[0] == 1  # NORMAL, from the settings
-        sqlite_durable_commits(sender=None, connection=connection)
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA synchronous")
-            assert cursor.fetchone()[0] == 2  # FULL
     finally:
         connection.close()
