@@ -24,6 +24,14 @@ if [ -z "${MAILGATE_DNS_NAMESERVERS+set}" ]; then
   export MAILGATE_DNS_NAMESERVERS=127.0.0.1:53
 fi
 echo "DNS for MX look-ups: ${MAILGATE_DNS_NAMESERVERS:-the system resolver} (MAILGATE_DNS_NAMESERVERS)"
+if [ "${MAILGATE_DNS_NAMESERVERS:-}" = "127.0.0.1:53" ] && ! .venv/bin/python - <<'PY' 2>/dev/null
+import dns.message, dns.query
+dns.query.udp(dns.message.make_query("localhost.", "A"), "127.0.0.1", port=53, timeout=1)
+PY
+then
+  echo "warning: no DNS server answers on 127.0.0.1:53: mail routed by MX is deferred until one"
+  echo "         does (routes with fixed hosts still deliver); set MAILGATE_DNS_NAMESERVERS."
+fi
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput -v0
 echo "Admin UI: http://127.0.0.1:8000/"
