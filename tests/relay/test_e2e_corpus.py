@@ -80,6 +80,7 @@ def test_every_accepted_corpus_file_leaves_byte_for_byte(mailgate_stack, dns_ser
         return not waiting.exists()
 
     mailgate_stack.wait_for(all_done, timeout=120, what="every corpus message done")
+    assert len(tls_partner.messages) == len(accepted)  # and none came twice since
     by_content = {m.content: m for m in received}
     for queue_id, sent in accepted.items():
         message = Message.objects.get(queue_id=queue_id)
