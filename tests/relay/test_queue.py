@@ -153,3 +153,41 @@ def test_queue_sweep_task__rings_for_what_is_due(memory_broker):
     due = accepted()
     Recipient.objects.filter(message=due).update(next_attempt_at=timezone.now())
     assert tasks.queue_sweep() == (1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    "not __import__('django.db').db.connection.features.has_select_for_update_skip_locked",
+    reason="SKIP LOCKED is PostgreSQL's (CI runs this on PostgreSQL); SQLite has one writer",
+)
+def test_recipients_claim__passes_by_rows_another_worker_has_locked():
+    """Two workers at once: the rows one of them holds locked are skipped by the other's
+    claim (SELECT ... FOR UPDATE SKIP LOCKED), not waited for, and never claimed twice."""
+    import threading
+
+    from django.db import connection, transaction
+
+    message = accepted("b@partner.test", "c@partner.test")
+    locked, release = threading.Event(), threading.Event()
+    first_pk = message.recipients.order_by("id").first().pk
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                list(Recipient.objects.select_for_update().filter(pk=first_pk))
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        claimed = queue.recipients_claim(message.pk)  # returns at once: no wait on the lock
+        assert [r.address for r in claimed] == ["c@partner.test"]
+    finally:
+        release.set()
+        thread.join(10)
+    # Once the other worker let go, the skipped row is still due and can be claimed.
+    assert [r.address for r in queue.recipients_claim(message.pk)] == ["b@partner.test"]
