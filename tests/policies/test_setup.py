@@ -235,3 +235,25 @@ def test_secure_setup_command__bad_option_is_a_usage_error():
             "secure_setup", "--mode", "B", "--local-domain", "x.com", "--partner", "example.org"
         )
     assert excinfo.value.returncode == 2
+
+
+def test_setup_b__second_run_changes_no_row_at_all():
+    secure_setup(options=options("B", partners=()))
+    before, version = stamps(), PolicyVersion.current()
+    again = secure_setup(options=options("B", partners=()))
+    assert {c.action for c in again.changes} == {UNCHANGED}, again.changes
+    assert stamps() == before and PolicyVersion.current() == version
+
+
+def test_secure_setup_command__named_profile_is_used_by_policy_1(capsys):
+    call_command(
+        "secure_setup", "--mode", "A", "--local-domain", "yourdomain.com",
+        "--partner", "example.org", "--profile", "Partner portal", "--verification", "password",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "delivery profile 'Partner portal': created" in out
+    profile = DeliveryProfile.objects.get()
+    assert (profile.name, profile.verification) == ("Partner portal", "password")
+    redirect = ContentPolicy.objects.order_by("position").first()
+    (action,) = redirect.to_spec()["then"]
+    assert (action["kind"], action["params"]["profile"]) == ("redirect_secure_mailbox", "Partner portal")
