@@ -187,12 +187,20 @@ def test_loopcheck__setup_a_redirect_without_dsn_exception__warns():
 
 
 @pytest.mark.parametrize("check", ["envelope", "header"])
-def test_loopcheck__sender_checked_on_one_side(check):
+@pytest.mark.parametrize(
+    ("index", "name"),
+    [
+        (1, "Deliver looped-back notifications by the default route"),
+        (2, "Mark Secure Mailbox notifications"),
+    ],
+)
+def test_loopcheck__sender_checked_on_one_side(check, index, name):
+    """The article insists on "envelope sender AND From header" for policies 2 and 3."""
     dicts = reference_dicts("A")
-    dicts[2]["if"][0]["params"]["check"] = check
+    dicts[index]["if"][0]["params"]["check"] = check
     finding = only(setup("A", policies=dicts), SENDER_CHECK_ONE_SIDE)
     assert finding.severity == WARNING
-    assert finding.policies == ("Mark Secure Mailbox notifications",)
+    assert finding.policies == (name,)
     assert "envelope sender and From header" in finding.fix
 
 
