@@ -256,4 +256,5 @@ def test_secure_setup_command__named_profile_is_used_by_policy_1(capsys):
     assert (profile.name, profile.verification) == ("Partner portal", "password")
     redirect = ContentPolicy.objects.order_by("position").first()
     (action,) = redirect.to_spec()["then"]
-    assert (action["kind"], action["params"]["profile"]) == ("redirect_secure_mailbox", "Partner portal")
+    assert action["kind"] == "redirect_secure_mailbox"
+    assert action["params"]["profile"] == "Partner portal"
