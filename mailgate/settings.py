@@ -159,6 +159,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # could claim HTTPS for a plain request.
 if env_bool("MAILGATE_TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed for the client's
+# address (the portal's rate limits count per client); empty: REMOTE_ADDR is the client.
+MAILGATE_TRUSTED_PROXIES = env_list("MAILGATE_TRUSTED_PROXIES", "")
 MAILGATE_SPOOL_DIR = Path(env_str("MAILGATE_SPOOL_DIR", str(VAR_DIR / "spool")))
 MAILGATE_SECURE_STORE_DIR = Path(
     env_str("MAILGATE_SECURE_STORE_DIR", str(VAR_DIR / "securemailbox"))

@@ -17,6 +17,7 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -41,8 +42,31 @@ LIMITS = {
 }
 
 
+def _trusted(ip: str, proxies: list[str]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+        return any(addr in ipaddress.ip_network(net, strict=False) for net in proxies)
+    except ValueError:
+        return False
+
+
 def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The reader's address: REMOTE_ADDR, or behind a trusted proxy the nearest address in
+    X-Forwarded-For that is not one of our proxies (read from the right: what a client put
+    on the left itself is never believed)."""
+    ip = request.META.get("REMOTE_ADDR", "") or "unknown"
+    proxies = list(getattr(settings, "MAILGATE_TRUSTED_PROXIES", []))
+    if not proxies or not _trusted(ip, proxies):
+        return ip
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return ip  # a forged or garbled header: count the proxy itself
+        if not _trusted(hop, proxies):
+            return hop
+    return ip
 
 
 def client_network(ip: str) -> str:

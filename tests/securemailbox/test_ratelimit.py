@@ -88,3 +88,41 @@ def test_replies__limited_per_item_whoever_sends_them(redirect):
     # Another item's replies are counted on their own.
     other = redirect()
     assert third.post(f"/m/{other.token}/reply/", {"text": "hi"}).status_code == 302
+
+
+def forwarded(for_: str, proxy: str = "172.18.0.5") -> Client:
+    return Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=for_)
+
+
+@pytest.mark.parametrize(
+    ("proxies", "remote", "xff", "expected"),
+    [
+        ([], "172.18.0.5", "203.0.113.9", "172.18.0.5"),  # no trusted proxy: header ignored
+        (["172.18.0.0/16"], "172.18.0.5", "203.0.113.9", "203.0.113.9"),
+        # What the client wrote itself is on the left: only the proxy's own hop counts.
+        (["172.18.0.0/16"], "172.18.0.5", "1.2.3.4, 203.0.113.9", "203.0.113.9"),
+        (["172.18.0.0/16", "10.9.0.1"], "172.18.0.5", "203.0.113.9, 10.9.0.1", "203.0.113.9"),
+        (["172.18.0.0/16"], "198.51.100.7", "203.0.113.9", "198.51.100.7"),  # not our proxy
+        (["172.18.0.0/16"], "172.18.0.5", "garbage", "172.18.0.5"),
+        (["172.18.0.0/16"], "172.18.0.5", "", "172.18.0.5"),
+    ],
+)
+def test_client_ip__behind_a_trusted_proxy_only(settings, rf, proxies, remote, xff, expected):
+    from securemailbox.ratelimit import client_ip
+
+    settings.MAILGATE_TRUSTED_PROXIES = proxies
+    request = rf.get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=xff)
+    assert client_ip(request) == expected
+
+
+def test_misses__behind_a_trusted_proxy_one_scanner_does_not_lock_out_other_readers(
+    settings, redirect
+):
+    settings.MAILGATE_TRUSTED_PROXIES = ["172.18.0.0/16"]
+    done = redirect()
+    scanner = forwarded("203.0.113.9")
+    for i in range(LIMITS["miss-ip"].count + 1):
+        scanner.get(f"/m/{'E' * 40}{i:03d}/")
+    assert scanner.get(f"/m/{done.token}/").status_code == 429  # the scanner is blocked
+    # A reader elsewhere, through the same proxy, still opens the message.
+    assert forwarded("192.0.2.44").get(f"/m/{done.token}/").status_code == 200
