@@ -345,11 +345,35 @@ def e2e_dns(mailgate_stack: MailgateStack) -> Any:
 
 
 @pytest.fixture
-def e2e_delivery_port(mailgate_stack: MailgateStack) -> int:
-    """The port the stack delivers to (MX and bare route hosts): partners listen here."""
+def e2e_delivery_port(mailgate_stack: MailgateStack) -> Iterator[int]:
+    """The port the stack delivers to (MX and bare route hosts): partners listen here.
+
+    After the test, and before pytest-django flushes the database, wait for the stack's
+    open transactions to end: on PostgreSQL the flush's TRUNCATE takes its table locks one
+    by one, and a worker's transaction that holds one table and wants the next deadlocks
+    with it (seen in CI: the flush lost, the next test found the last one's routes)."""
     if "worker" not in mailgate_stack.procs:  # a test killed it and failed before restarting
         mailgate_stack.start_worker()
-    return mailgate_stack.delivery_port
+    yield mailgate_stack.delivery_port
+    _database_quiet()
+
+
+def _database_quiet(timeout: float = 10.0) -> None:
+    """PostgreSQL: until no other session of this database is inside a transaction."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return  # SQLite's writers queue on its lock; its flush cannot deadlock
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.02)
 
 
 def _use_broker(app: Any, url: str) -> None:
