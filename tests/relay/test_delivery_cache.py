@@ -83,7 +83,10 @@ def test_idle_sessions_expire(tls_partner: Any) -> None:
         deliver(_job(1), _to(tls_partner), REQUIRE, local_hostname=HELO, cache=cache)
         assert len(cache) == 1
         clock.now += 6
-        assert cache.close_idle() == 1 and len(cache) == 0
+        # close_idle() or the cache's reaper thread, whichever looks first, closes it (the
+        # reaper reads the same clock: CI once saw it win the race).
+        assert cache.close_idle() in (0, 1)
+        assert len(cache) == 0
         deliver(_job(2), _to(tls_partner), REQUIRE, local_hostname=HELO, cache=cache)
     finally:
         cache.close()
