@@ -127,7 +127,8 @@ class Mailgate:
             "from relay.models import DeliveryRoute, SendingConnectionPolicy as P;"
             f"DeliveryRoute.objects.filter(name='Default').update(use_dns_first=False,"
             f" hosts=['127.0.0.1:{port}']);"
-            f"P.objects.filter(name='Default').update(enable_tls=True, require_tls={require_tls})",
+            f"P.objects.filter(name='Default').update(enable_tls=True, require_tls={require_tls});"
+            "from relay.models import ConfigVersion; ConfigVersion.bump()",
         )
 
     def start(self) -> None:

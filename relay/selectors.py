@@ -1,12 +1,19 @@
-"""Reads of the relay configuration."""
+"""Reads of the relay configuration.
+
+The delivery stage asks for the settings of a domain for every message; the routes,
+sending policies and external domains change seldom. So each process keeps them in memory
+under ``ConfigVersion``'s token and reads that one row per look-up (the policy engine's
+ruleset is cached the same way, policies/loader.py).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import threading
 from dataclasses import dataclass
 
 from relay.hosts import HostSyntaxError, address_literal_ip, domain_to_ascii
-from relay.models import DeliveryRoute, ExternalDomain, SendingConnectionPolicy
+from relay.models import ConfigVersion, DeliveryRoute, ExternalDomain, SendingConnectionPolicy
 from relay.models.config import DEFAULT_NAME
 
 Kind = ExternalDomain.Kind
@@ -29,15 +36,62 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _ip_host_match(domain: str) -> ExternalDomain | None:
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """The relay configuration as one process last read it (shared: never modify)."""
+
+    entries: dict[str, ExternalDomain]  # by domain (or IP), with route and policy loaded
+    routes: dict[str, DeliveryRoute]  # by name
+    default_route: DeliveryRoute
+    default_policy: SendingConnectionPolicy
+
+
+_cache: tuple[str, ConfigSnapshot] | None = None
+_lock = threading.Lock()
+
+
+def config_snapshot() -> ConfigSnapshot:
+    """The current configuration: rebuilt only when the version row changed."""
+    global _cache
+    # The version is read before the rows: a change in between makes the next call rebuild.
+    version = ConfigVersion.current()
+    cached = _cache
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with _lock:
+        cached = _cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        snapshot = ConfigSnapshot(
+            entries={
+                entry.domain: entry
+                for entry in ExternalDomain.objects.select_related("route", "sending_policy")
+            },
+            routes={route.name: route for route in DeliveryRoute.objects.all()},
+            default_route=default_route(),
+            default_policy=default_sending_policy(),
+        )
+        _cache = (version, snapshot)
+        return snapshot
+
+
+def clear_cache() -> None:
+    global _cache
+    _cache = None
+
+
+def _ip_host_match(domain: str, entries: dict[str, ExternalDomain]) -> ExternalDomain | None:
     """An address literal (RFC 5321 §4.1.3) matches only the Host entry of its IP."""
     ip = address_literal_ip(domain)
     if ip is None:
         return None
-    return ExternalDomain.objects.filter(kind=Kind.HOST, domain=ip).first()
+    entry = entries.get(ip)
+    return entry if entry is not None and entry.kind == Kind.HOST else None
 
 
-def external_domain_match(domain: str) -> ExternalDomain | None:
+def external_domain_match(
+    domain: str, snapshot: ConfigSnapshot | None = None
+) -> ExternalDomain | None:
     """The most specific entry for the domain part of a recipient address, or None (the
     Default route and policy apply).
 
@@ -45,8 +99,9 @@ def external_domain_match(domain: str) -> ExternalDomain | None:
     `[192.0.2.7]` or `[IPv6:2001:db8::1]`), then a Domain entry for exactly this domain, then
     the closest parent Domain entry that includes its subdomains. A Host entry never covers
     other names, and a bare IP is not a domain: it matches nothing."""
+    known = (snapshot or config_snapshot()).entries
     if domain.strip().startswith("["):
-        return _ip_host_match(domain)
+        return _ip_host_match(domain, known)
     try:
         name = domain_to_ascii(domain)
     except HostSyntaxError:
@@ -55,7 +110,7 @@ def external_domain_match(domain: str) -> ExternalDomain | None:
         return None
     labels = name.split(".")
     candidates = [".".join(labels[i:]) for i in range(len(labels))]
-    entries = list(ExternalDomain.objects.filter(domain__in=candidates))
+    entries = [known[candidate] for candidate in candidates if candidate in known]
     for kind in (Kind.HOST, Kind.DOMAIN):
         for entry in entries:
             if entry.kind == kind and entry.domain == name:
@@ -81,8 +136,9 @@ def default_sending_policy() -> SendingConnectionPolicy:
     return policy
 
 
-def domain_settings(domain: str) -> DomainSettings:
-    entry = external_domain_match(domain)
+def domain_settings(domain: str, snapshot: ConfigSnapshot | None = None) -> DomainSettings:
+    snapshot = snapshot or config_snapshot()
+    entry = external_domain_match(domain, snapshot)
     if entry is not None:
         return DomainSettings(entry.route, entry.sending_policy, entry)
-    return DomainSettings(default_route(), default_sending_policy(), None)
+    return DomainSettings(snapshot.default_route, snapshot.default_policy, None)

@@ -27,21 +27,22 @@ SWEEP_CHUNK = 50
 
 
 @contextmanager
-def _about(message_id: int) -> Iterator[None]:
-    """Tag what is logged inside with the message's queue id (tasks carry only the pk)."""
-    with queue_id_context(queue.message_queue_id(message_id)):
+def _about(message_id: int, queue_id: str = "") -> Iterator[None]:
+    """Tag what is logged inside with the message's queue id: the doorbells send it along,
+    and only a task without it (the sweep's, one queued by an older version) looks it up."""
+    with queue_id_context(queue_id or queue.message_queue_id(message_id)):
         yield
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def message_process(message_id: int) -> str:
-    with _about(message_id):
+def message_process(message_id: int, queue_id: str = "") -> str:
+    with _about(message_id, queue_id):
         return processing.message_process(message_id, deliver_now=True)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def message_deliver(message_id: int) -> int:
-    with _about(message_id):
+def message_deliver(message_id: int, queue_id: str = "") -> int:
+    with _about(message_id, queue_id):
         return sending.message_deliver(message_id)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from relay.hosts import HostSyntaxError, domain_to_unicode, parse_host
 
@@ -155,3 +158,39 @@ class ExternalDomain(models.Model):
     @property
     def unicode_domain(self) -> str:
         return domain_to_unicode(self.domain)
+
+
+CONFIG_VERSION_ROW_ID = 1  # a single row
+
+
+class ConfigVersion(models.Model):
+    """A single row bumped on every change to the routes, sending policies and domains.
+
+    The delivery stage caches the relay configuration in each worker process under this
+    row's ``token`` (relay/selectors.py): one indexed read per message instead of one per
+    table. The token is random, not a counter, so that a change rolled back and a later,
+    different one never meet the same cache key; the bump runs in the transaction of the
+    change, so other processes see the new token exactly when they see the new rows.
+    """
+
+    token = models.CharField(max_length=32, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"relay configuration {self.token}"
+
+    @classmethod
+    def bump(cls) -> None:
+        token = uuid.uuid4().hex
+        updated = cls.objects.filter(pk=CONFIG_VERSION_ROW_ID).update(
+            token=token, updated_at=timezone.now()
+        )
+        if not updated:
+            cls.objects.update_or_create(pk=CONFIG_VERSION_ROW_ID, defaults={"token": token})
+
+    @classmethod
+    def current(cls) -> str:
+        """The cache key of the current configuration. Without the row (a flushed test
+        database) a fresh token each time: nothing is served from the cache then."""
+        token = cls.objects.filter(pk=CONFIG_VERSION_ROW_ID).values_list("token", flat=True)
+        return token.first() or uuid.uuid4().hex

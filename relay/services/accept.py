@@ -73,17 +73,17 @@ class _Doorbell:
                 log.info("broker down: left to the sweep")
                 return
             try:
-                task_send(message_id)
+                task_send(message_id, queue_id)
             except Exception:
                 self._down_until = time.monotonic() + _BROKER_BACKOFF
                 log.warning("cannot enqueue the policy stage; the sweep will", exc_info=True)
 
 
-def task_send(message_id: int) -> None:
+def task_send(message_id: int, queue_id: str = "") -> None:
     """Enqueue the policy stage by task name: no import of the worker code is needed."""
     from celery import current_app
 
-    current_app.send_task(TASK_PROCESS, args=[message_id], retry=False)
+    current_app.send_task(TASK_PROCESS, args=[message_id, queue_id], retry=False)
 
 
 _doorbell = _Doorbell()

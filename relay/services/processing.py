@@ -30,10 +30,10 @@ class Superseded(Exception):
 def message_process(message_id: int, *, deliver_now: bool = False) -> str:
     """Run the policy stage of one message; return what happened (for logs and tests).
 
-    With `deliver_now` (the worker's task), recipients left to deliver are delivered in
-    this same run instead of through another doorbell: no broker round trip, no second
-    task, no window in which the sweep rings for them too. Should this run die, they are
-    due in the database and the sweep hands them out."""
+    With `deliver_now` (the worker's task), recipients left to deliver are claimed for
+    delivery in the policy stage's own transaction and delivered in this same run instead
+    of through another doorbell: no broker round trip, no second task, no second claim.
+    Should this run die, their lease runs out and the sweep hands them out again."""
     if not queue.message_claim(message_id):
         return "not-claimed"
     message = Message.objects.get(pk=message_id)
@@ -53,39 +53,55 @@ def message_process(message_id: int, *, deliver_now: bool = False) -> str:
         return "held"
     from policies.services import policies_evaluate  # the policies app owns evaluation
 
-    verdict = policies_evaluate(message)
+    recipients = list(message.recipients.order_by("id"))
+    verdict = policies_evaluate(message, recipients=[r.address for r in recipients])
+    queued = [r for r in recipients if r.state == RecipientState.QUEUED]
     try:
         with transaction.atomic():
-            _store_verdict(message, verdict)
-            outcome = _apply(message, verdict, ring=not deliver_now)
+            fields = _verdict_fields(message, verdict)
+            outcome = _apply(message, verdict, queued, fields, claim=deliver_now)
     except Superseded:
         return "superseded"
-    if deliver_now and outcome in {"queued", "redirected"}:
+    if deliver_now and outcome == "queued":
         from relay.services.sending import message_deliver
 
-        message_deliver(message_id)
+        message_deliver(message_id, message=message, claimed=queued)
+    elif deliver_now and outcome == "redirected":
+        from relay.services.sending import message_deliver
+
+        message_deliver(message_id, message=message)
     return outcome
 
 
-def _store_verdict(message: Message, verdict: Any) -> None:
-    message.policy_trace = [entry.to_dict() for entry in verdict.trace]
-    message.verdict = verdict.to_dict()
-    message.tags = list(dict.fromkeys([*message.tags, *verdict.tags]))
-    message.headers_added = [[name, value] for name, value in verdict.headers_added]
-    message.route_name = verdict.route or ""
-    message.save(
-        update_fields=[
-            "policy_trace", "verdict", "tags", "headers_added", "route_name", "updated_at",
-        ]
-    )  # fmt: skip
+def _verdict_fields(message: Message, verdict: Any) -> dict[str, Any]:
+    """What the verdict stores on the message: set on it, and written with its new state."""
+    fields: dict[str, Any] = {
+        "policy_trace": [entry.to_dict() for entry in verdict.trace],
+        "verdict": verdict.to_dict(),
+        "tags": list(dict.fromkeys([*message.tags, *verdict.tags])),
+        "headers_added": [[name, value] for name, value in verdict.headers_added],
+        "route_name": verdict.route or "",
+    }
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return fields
 
 
-def _apply(message: Message, verdict: Any, *, ring: bool = True) -> str:
-    recipients = list(message.recipients.filter(state=RecipientState.QUEUED))
+def _apply(
+    message: Message,
+    verdict: Any,
+    recipients: list[Recipient],
+    fields: dict[str, Any],
+    *,
+    claim: bool = False,
+) -> str:
+    """Carry out the verdict for the `queued` recipients. With `claim`, those left to
+    deliver are moved to `delivering` under a lease (set on the objects too): the caller
+    delivers them; without it, a doorbell for the delivery stage rings on commit."""
     now = timezone.now()
     if verdict.final == "reject":
         reason = verdict.reason or "Rejected by policy"
-        _set_state(message, MessageState.ACTIVE)
+        _set_state(message, MessageState.ACTIVE, fields)
         Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(
             state=RecipientState.BOUNCED, final_at=now, last_response=f"550 5.7.1 {reason}"
         )
@@ -97,7 +113,7 @@ def _apply(message: Message, verdict: Any, *, ring: bool = True) -> str:
         _log_outcome(message, "bounced", fresh, f"5.7.1 rejected by policy: {reason}")
         return "rejected"
     if verdict.final == "hold":
-        _hold(message, verdict.reason or "held by policy")
+        _hold(message, verdict.reason or "held by policy", fields)
         return "held"
     if verdict.final == "redirect":
         from securemailbox.models import DeliveryProfile
@@ -110,18 +126,26 @@ def _apply(message: Message, verdict: Any, *, ring: bool = True) -> str:
                 )
         except DeliveryProfile.DoesNotExist:
             # Never deliver what a policy meant to keep off the wire: hold it instead.
-            _hold(message, f"Secure Mailbox delivery profile {verdict.profile!r} not found")
+            reason = f"Secure Mailbox delivery profile {verdict.profile!r} not found"
+            _hold(message, reason, fields)
             return "held"
-        _set_state(message, MessageState.ACTIVE)
+        _set_state(message, MessageState.ACTIVE, fields)
         queue.message_finish_if_done(message.pk)
         profile = verdict.profile or ""
         _log_outcome(message, "redirected", recipients, f"Secure Mailbox profile {profile!r}")
-        if ring:
+        if not claim:
             _enqueue_deliver_if_due(message)
         return "redirected"
-    Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(next_attempt_at=now)
-    _set_state(message, MessageState.ACTIVE)
-    if ring:
+    _set_state(message, MessageState.ACTIVE, fields)
+    waiting = Recipient.objects.filter(pk__in=[r.pk for r in recipients])
+    if claim:
+        lease = now + queue.lease_delta()
+        waiting.update(state=RecipientState.DELIVERING, lease_until=lease, next_attempt_at=now)
+        for recipient in recipients:
+            recipient.state, recipient.lease_until = RecipientState.DELIVERING, lease
+            recipient.next_attempt_at = now
+    else:
+        waiting.update(next_attempt_at=now)
         _enqueue_deliver_if_due(message)
     return "queued"
 
@@ -131,20 +155,20 @@ def _enqueue_deliver_if_due(message: Message) -> None:
         queue.doorbell(TASK_DELIVER, message.pk, queue_id=message.queue_id)
 
 
-def _set_state(message: Message, state: str) -> None:
+def _set_state(message: Message, state: str, fields: dict[str, Any] | None = None) -> None:
     updated = Message.objects.filter(pk=message.pk, state=MessageState.RECEIVED).update(
-        state=state, lease_until=None, updated_at=timezone.now()
+        state=state, lease_until=None, updated_at=timezone.now(), **(fields or {})
     )
     if updated != 1:  # another run finished first: roll this one back
         raise Superseded(message.queue_id)
     message.state = state
 
 
-def _hold(message: Message, reason: str) -> None:
+def _hold(message: Message, reason: str, fields: dict[str, Any] | None = None) -> None:
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, state=MessageState.RECEIVED).update(
             state=MessageState.HELD, hold_reason=reason, lease_until=None,
-            updated_at=timezone.now(),
+            updated_at=timezone.now(), **(fields or {}),
         )  # fmt: skip
         waiting = list(message.recipients.filter(state=RecipientState.QUEUED))
         Recipient.objects.filter(

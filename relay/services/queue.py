@@ -41,7 +41,7 @@ def doorbell(task_name: str, message_id: int, *, queue_id: str) -> None:
 
         with queue_id_context(queue_id):  # the commit may come after the caller's context
             try:
-                current_app.send_task(task_name, args=[message_id], retry=False)
+                current_app.send_task(task_name, args=[message_id, queue_id], retry=False)
             except Exception:
                 log.warning("cannot enqueue %s; the sweep will", task_name)
 
@@ -135,16 +135,19 @@ def message_finish_if_done(message_id: int) -> bool:
     """Mark an active message done once every recipient is final; True if it is done.
 
     One conditional UPDATE (no recipient left open) does it: the check and the change are
-    atomic without a transaction around them, and a message not yet done costs no write."""
+    atomic without a transaction around them. Only when it changed nothing (a recipient is
+    still open, or the message was done already) does a read tell which."""
     open_left = Recipient.objects.filter(message_id=OuterRef("pk")).exclude(
         state__in=list(FINAL_RECIPIENT_STATES)
     )
-    if not Message.objects.filter(pk=message_id).filter(~Exists(open_left)).exists():
-        return False
-    Message.objects.filter(pk=message_id, state=MessageState.ACTIVE).filter(
-        ~Exists(open_left)
-    ).update(state=MessageState.DONE, lease_until=None, updated_at=timezone.now())
-    return True
+    finished = (
+        Message.objects.filter(pk=message_id, state=MessageState.ACTIVE)
+        .filter(~Exists(open_left))
+        .update(state=MessageState.DONE, lease_until=None, updated_at=timezone.now())
+    )
+    if finished:
+        return True
+    return Message.objects.filter(pk=message_id).filter(~Exists(open_left)).exists()
 
 
 def messages_claimable(message_ids: Sequence[int], *, now: dt.datetime | None = None) -> list[int]:

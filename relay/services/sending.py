@@ -26,7 +26,6 @@ from relay.conncache import ConnectionCache
 from relay.delivery import Attempt, DeliveryJob, DeliveryResult, RecipientResult, deliver
 from relay.models import (
     DeliveryAttempt,
-    DeliveryRoute,
     Message,
     Recipient,
     RecipientState,
@@ -35,7 +34,7 @@ from relay.models import (
 from relay.models.queue import TAG_PURL, Relation
 from relay.mx import make_resolver
 from relay.routing import RouteSpec, candidates_for
-from relay.selectors import domain_settings
+from relay.selectors import config_snapshot, domain_settings
 from relay.services import queue
 from relay.services.bounce import Failure, message_bounce
 from relay.spool import spool_open
@@ -70,13 +69,20 @@ def connection_cache_close() -> None:
         _cache.close()
 
 
-def message_deliver(message_id: int) -> int:
-    """Deliver the due recipients of one message; return how many this run claimed."""
-    claimed = queue.recipients_claim(message_id)
+def message_deliver(
+    message_id: int, *, message: Message | None = None, claimed: list[Recipient] | None = None
+) -> int:
+    """Deliver the due recipients of one message; return how many this run claimed.
+
+    The policy stage, which has the message in hand and has already claimed its recipients
+    in its own transaction, passes both (`claimed` are then ours, under their lease)."""
+    if claimed is None:
+        claimed = queue.recipients_claim(message_id)
     if not claimed:
         queue.message_finish_if_done(message_id)
         return 0
-    message = Message.objects.get(pk=message_id)
+    if message is None:
+        message = Message.objects.get(pk=message_id)
     by_domain: dict[str, list[Recipient]] = defaultdict(list)
     for recipient in claimed:
         by_domain[recipient.domain].append(recipient)
@@ -153,10 +159,11 @@ def _resolver(nameservers: tuple[str, ...], timeout: float) -> dns.resolver.Reso
 
 def delivery_settings(domain: str, route_name: str = "") -> tuple[RouteSpec, TLSPolicy]:
     """The route (a policy's choice overrides the domain's) and the sending policy."""
-    found = domain_settings(domain)
+    snapshot = config_snapshot()
+    found = domain_settings(domain, snapshot)
     route = found.route
     if route_name:
-        chosen = DeliveryRoute.objects.filter(name=route_name).first()
+        chosen = snapshot.routes.get(route_name)
         if chosen is None:
             log.warning("route %r chosen by a policy does not exist; using %s", route_name, route)
         else:

@@ -224,17 +224,17 @@ def test_doorbell__rings_from_its_own_thread(monkeypatch):
     monkeypatch.setattr(
         accept,
         "task_send",
-        lambda i: (sent.append((i, threading.current_thread().name)), done.set()),
+        lambda i, q: (sent.append((i, q, threading.current_thread().name)), done.set()),
     )
     accept._Doorbell().ring(5, "Q5")
     assert done.wait(5)
-    assert sent == [(5, "mailgate-doorbell")]
+    assert sent == [(5, "Q5", "mailgate-doorbell")]
 
 
 def test_doorbell__broker_errors_are_swallowed_then_backed_off(monkeypatch):
     sent: list[int] = []
 
-    def send(message_id: int) -> None:
+    def send(message_id: int, queue_id: str) -> None:
         sent.append(message_id)
         if message_id == 1:
             raise OSError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
@@ -248,7 +248,7 @@ def test_doorbell__broker_errors_are_swallowed_then_backed_off(monkeypatch):
     assert sent == [1, 3]
 
 
-def test_task_send__uses_the_task_name(monkeypatch):
+def test_task_send__uses_the_task_name_and_carries_the_queue_id(monkeypatch):
     calls = []
 
     class App:
@@ -256,5 +256,5 @@ def test_task_send__uses_the_task_name(monkeypatch):
             calls.append((name, args, options))
 
     monkeypatch.setattr("celery.current_app", App())
-    accept.task_send(7)
-    assert calls == [("relay.tasks.message_process", [7], {"retry": False})]
+    accept.task_send(7, "Q7")
+    assert calls == [("relay.tasks.message_process", [7, "Q7"], {"retry": False})]

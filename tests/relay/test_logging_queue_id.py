@@ -71,7 +71,7 @@ def rung(monkeypatch) -> Iterator[list[int]]:
     sent: list[int] = []
     done = threading.Event()
 
-    def send(message_id: int) -> None:
+    def send(message_id: int, queue_id: str) -> None:
         sent.append(message_id)
         done.set()
 

@@ -175,10 +175,56 @@ def test_redirect_to_a_missing_profile__held_never_delivered(monkeypatch):
 
     monkeypatch.setattr(
         "policies.services.policies_evaluate",
-        lambda message, raw=None: Verdict(final="redirect", profile="Gone"),
+        lambda message, raw=None, **_: Verdict(final="redirect", profile="Gone"),
     )
     message = accept()
     assert processing.message_process(message.pk) == "held"
     message.refresh_from_db()
     assert message.state == MessageState.HELD and "'Gone' not found" in message.hold_reason
     assert message.recipients.get().state == RecipientState.HELD
+
+
+def test_deliver_now__the_policy_stage_claims_its_recipients_in_its_own_commit(monkeypatch):
+    """The worker's run delivers what it claimed with the verdict: a crash after that
+    commit leaves the recipients under a lease that the sweep takes over once it ran out."""
+    import datetime as dt
+
+    from relay.services import queue, sending
+
+    handed: list[tuple[int, list[str], list[str]]] = []
+
+    def crash(message_id, *, message=None, claimed=None):
+        handed.append((message_id, [r.state for r in claimed], [r.address for r in claimed]))
+        raise SystemExit("the worker died before the SMTP session")
+
+    monkeypatch.setattr(sending, "message_deliver", crash)
+    message = accept(rcpts=("bob@partner.test", "carol@partner.test"))
+    with pytest.raises(SystemExit):
+        processing.message_process(message.pk, deliver_now=True)
+    assert handed == [(message.pk, ["delivering"] * 2, ["bob@partner.test", "carol@partner.test"])]
+    rows = list(message.recipients.order_by("id"))
+    assert {r.state for r in rows} == {RecipientState.DELIVERING}
+    lease = rows[0].lease_until
+    assert lease is not None and all(r.lease_until == lease for r in rows)
+    assert queue.sweep_targets(now=lease - dt.timedelta(seconds=1)) == ([], [])
+    assert queue.sweep_targets(now=lease + dt.timedelta(seconds=1)) == ([], [message.pk])
+    assert queue.recipients_claim(message.pk, now=lease + dt.timedelta(seconds=1))
+
+
+def test_verdict_and_state_are_written_together_or_not_at_all(monkeypatch):
+    """A run superseded by another (the message left `received` meanwhile) stores nothing."""
+    policy_create(
+        name="Tag", actions=[{"kind": "add_header", "params": {"name": "X-T", "value": "1"}}]
+    )
+    message = accept()
+    real = processing._verdict_fields
+
+    def others_won(message_obj, verdict):
+        Message.objects.filter(pk=message_obj.pk).update(state=MessageState.HELD)
+        return real(message_obj, verdict)
+
+    monkeypatch.setattr(processing, "_verdict_fields", others_won)
+    assert processing.message_process(message.pk, deliver_now=True) == "superseded"
+    message.refresh_from_db()
+    assert message.headers_added == [] and message.verdict == {}
+    assert message.recipients.get().state == RecipientState.QUEUED

@@ -276,3 +276,27 @@ def test_renew_extends_the_lease_of_rows_still_ours():
     (kept,) = sending.queue.recipients_renew(claimed, now=timezone.now() + dt.timedelta(seconds=5))
     assert kept.lease_until > before
     assert Recipient.objects.get(pk=kept.pk).lease_until == kept.lease_until
+
+
+def test_worker_run__policies_and_delivery_in_few_queries(
+    tls_partner, django_assert_max_num_queries
+):
+    """The worker's whole run for a message (what `message_process` the task does) stays
+    within the queries it needs: each is ORM work the worker pays for every message
+    (measured in bench/bench_relay.py). Claim 2, read 2, policy version 1, verdict and
+    claim of the recipients 4, configuration version 1, result 4, done 1."""
+
+    def accepted(rcpt: str) -> Message:
+        return message_accept(
+            raw=RAW, envelope_sender="a@sender.test", recipients=[rcpt], client_ip="127.0.0.10"
+        )
+
+    message = accepted("bob@partner.test")
+    # a first run builds the process's caches
+    processing.message_process(accepted("c@partner.test").pk, deliver_now=True)
+    with django_assert_max_num_queries(15):
+        assert processing.message_process(message.pk, deliver_now=True) == "queued"
+    assert len(tls_partner.wait_for(2)) == 2
+    message.refresh_from_db()
+    assert message.state == MessageState.DONE
+    assert message.recipients.get().state == RecipientState.DELIVERED

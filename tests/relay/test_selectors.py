@@ -150,3 +150,54 @@ def test_delivery_settings__uses_the_host_entry(host_entries):
     assert spec.hosts == ("127.0.0.1:2525",) and tls.require_tls
     _, tls = delivery_settings("elsewhere.example")
     assert not tls.require_tls
+
+
+def test_cache__one_query_per_look_up_once_read(setup_entries, django_assert_num_queries):
+    domain_settings("a.partner.example")  # builds the process's snapshot
+    with django_assert_num_queries(1):  # the version row only
+        assert domain_settings("a.partner.example").sending_policy.require_tls
+        # ... and the delivery stage's look-up, the route a policy chose included
+    from relay.services.sending import delivery_settings
+
+    with django_assert_num_queries(1):
+        spec, _ = delivery_settings("elsewhere.example", "Loopback route")
+    assert spec.hosts == ("127.0.0.1:2525",)
+
+
+def test_cache__every_kind_of_change_is_seen_at_once(setup_entries):
+    route, strict, _ = setup_entries
+    assert domain_settings("a.partner.example").route.hosts == ["127.0.0.1:2525"]
+    route.hosts = ["127.0.0.2:2525"]
+    route.save()
+    assert domain_settings("a.partner.example").route.hosts == ["127.0.0.2:2525"]
+    strict.require_tls = False
+    strict.save()
+    assert not domain_settings("a.partner.example").sending_policy.require_tls
+    ExternalDomain.objects.create(domain="new.example", route=route, sending_policy=strict)
+    assert domain_settings("new.example").entry is not None
+    ExternalDomain.objects.filter(domain="new.example").delete()  # a queryset delete too
+    assert domain_settings("new.example").entry is None
+
+
+def test_cache__a_rolled_back_change_is_not_served(setup_entries):
+    from django.db import transaction
+
+    assert domain_settings("a.partner.example").route.name == "Loopback route"
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        ExternalDomain.objects.filter(domain="partner.example").get().delete()
+        assert domain_settings("a.partner.example").entry is None  # seen inside
+        raise Undo
+    assert domain_settings("a.partner.example").route.name == "Loopback route"
+
+
+def test_cache__without_the_version_row_nothing_is_cached(setup_entries):
+    from relay.models import ConfigVersion
+
+    ConfigVersion.objects.all().delete()  # as a flushed test database has it
+    assert domain_settings("exact.example").entry is not None
+    ExternalDomain.objects.filter(domain="exact.example").update(include_subdomains=True)
+    assert domain_settings("sub.exact.example").entry is not None  # no signal, still seen
