@@ -31,7 +31,7 @@ from relay.models import (
     RecipientState,
     SendingConnectionPolicy,
 )
-from relay.models.queue import TAG_PURL, Relation
+from relay.models.queue import FINAL_RECIPIENT_STATES, TAG_PURL, Relation
 from relay.mx import make_resolver
 from relay.routing import RouteSpec, candidates_for
 from relay.selectors import config_snapshot, domain_settings
@@ -87,6 +87,7 @@ def message_deliver(
     for recipient in claimed:
         by_domain[recipient.domain].append(recipient)
     failures: list[Failure] = []
+    done = False
     claimed_at = time.monotonic()
     try:
         for domain, batch in by_domain.items():
@@ -95,7 +96,8 @@ def message_deliver(
                 recipients = queue.recipients_renew(batch)
             if recipients:
                 result = _deliver_domain(message, domain, recipients)
-                failures.extend(_record(message, recipients, result))
+                new_failures, done = _record(message, recipients, result, finish=not failures)
+                failures.extend(new_failures)
     finally:
         # Whatever went wrong above, nothing stays `delivering` longer than needed.
         queue.recipients_release_lease([r for r in claimed if r.state == RecipientState.DELIVERING])
@@ -103,7 +105,7 @@ def message_deliver(
         with transaction.atomic():  # bounced without its DSN cannot happen
             message_bounce(message=message, failures=failures)
             queue.message_finish_if_done(message_id)
-    else:
+    elif not done:
         queue.message_finish_if_done(message_id)  # one conditional UPDATE: no transaction
     return len(claimed)
 
@@ -199,8 +201,13 @@ def header_lines(headers: Sequence[Sequence[str]]) -> bytes:
     return b"".join(lines)
 
 
-def _record(message: Message, recipients: list[Recipient], result: DeliveryResult) -> list[Failure]:
-    """Store the attempts and each recipient's outcome; return the new failures."""
+def _record(
+    message: Message, recipients: list[Recipient], result: DeliveryResult, *, finish: bool = True
+) -> tuple[list[Failure], bool]:
+    """Store the attempts and each recipient's outcome; (the new failures, whether the
+    message is done). With `finish` and no failure, a message whose recipients are all
+    final now is marked done in the same transaction: one write transaction, not two. A
+    failure leaves that to the caller, which accepts the DSN in the same transaction."""
     now = timezone.now()
     outcomes = {r.address: r for r in result.recipients}
     failures: list[Failure] = []
@@ -218,9 +225,11 @@ def _record(message: Message, recipients: list[Recipient], result: DeliveryResul
                 stored.append((recipient, outcome, failure))
             if failure is not None:
                 failures.append(failure)
+        final = all(r.state in FINAL_RECIPIENT_STATES for r in recipients)
+        done = finish and final and not failures and queue.message_finish_if_done(message.pk)
     for recipient, outcome, failure in stored:  # once committed: what happened
         _log_outcome(message, recipient, outcome, failure, result.attempts)
-    return failures
+    return failures, done
 
 
 def _log_outcome(
