@@ -10,6 +10,7 @@ whichever module, carries that message's queue id (mailgate/logging.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +25,8 @@ from relay.services import processing, queue, sending
 # its first doorbell waiting in the broker, and a batch checks those in one query instead
 # of one task each (a flood of duplicate tasks slowed the real ones down).
 SWEEP_CHUNK = 50
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -47,12 +50,17 @@ def message_deliver(message_id: int, queue_id: str = "") -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def messages_process(message_ids: list[int]) -> int:
-    """The policy stage (and delivery) of those of `message_ids` still waiting for it."""
+def messages_process(message_ids: list[int], queue_ids: list[str] | None = None) -> int:
+    """The policy stage (and delivery) of those of `message_ids` still waiting for it
+    (`queue_ids`, when the sender knows them: the smtpd's doorbell, not the sweep)."""
+    known = dict(zip(message_ids, queue_ids or (), strict=False))
     waiting = queue.messages_claimable(message_ids)
     for message_id in waiting:
-        with _about(message_id):
-            processing.message_process(message_id, deliver_now=True)
+        with _about(message_id, known.get(message_id, "")):
+            try:
+                processing.message_process(message_id, deliver_now=True)
+            except Exception:  # the others are not kept waiting for the sweep
+                log.exception("policy stage failed; the sweep will try again")
     return len(waiting)
 
 

@@ -241,11 +241,53 @@ def test_doorbell__broker_errors_are_swallowed_then_backed_off(monkeypatch):
 
     monkeypatch.setattr(accept, "task_send", send)
     bell = accept._Doorbell()
-    bell.handle(1, "Q1")  # fails: logged, not raised
-    bell.handle(2, "Q2")  # within the back-off: left to the sweep
+    bell.handle([(1, "Q1")])  # fails: logged, not raised
+    bell.handle([(2, "Q2")])  # within the back-off: left to the sweep
     bell._down_until = 0.0  # the back-off is over
-    bell.handle(3, "Q3")
+    bell.handle([(3, "Q3")])
     assert sent == [1, 3]
+
+
+def test_doorbell__what_queued_up_meanwhile_goes_in_one_task(monkeypatch):
+    """While one send is under way, the messages stored meanwhile wait for the next one,
+    which carries them all (and their queue ids); a message alone goes alone."""
+    single: list[tuple[int, str]] = []
+    many: list[tuple[list[int], list[str]]] = []
+    first_sent, release = threading.Event(), threading.Event()
+    done = threading.Event()
+
+    def send(message_id: int, queue_id: str) -> None:
+        single.append((message_id, queue_id))
+        first_sent.set()
+        assert release.wait(5)
+
+    def send_many(ids: list[int], queue_ids: list[str]) -> None:
+        many.append((ids, queue_ids))
+        done.set()
+
+    monkeypatch.setattr(accept, "task_send", send)
+    monkeypatch.setattr(accept, "tasks_send", send_many)
+    bell = accept._Doorbell()
+    bell.ring(1, "Q1")
+    assert first_sent.wait(5)
+    for pk in (2, 3, 4):
+        bell.ring(pk, f"Q{pk}")
+    release.set()
+    assert done.wait(5)
+    assert single == [(1, "Q1")]
+    assert many == [([2, 3, 4], ["Q2", "Q3", "Q4"])]
+
+
+def test_tasks_send__one_messages_process_task_with_the_queue_ids(monkeypatch):
+    calls = []
+
+    class App:
+        def send_task(self, name, args, **options):
+            calls.append((name, args, options))
+
+    monkeypatch.setattr("celery.current_app", App())
+    accept.tasks_send([7, 8], ["Q7", "Q8"])
+    assert calls == [("relay.tasks.messages_process", [[7, 8], ["Q7", "Q8"]], {"retry": False})]
 
 
 def test_task_send__uses_the_task_name_and_carries_the_queue_id(monkeypatch):

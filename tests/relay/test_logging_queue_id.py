@@ -189,3 +189,29 @@ def test_lines_of_code_that_knows_no_message_get_the_id_from_the_task(
     assert any(m.startswith("route 'Gone' chosen by a policy does not exist") for m in messages)
     assert "dropped an invalid policy header 'X-Bad:Name'" in messages
     assert any(m.startswith(f"delivered {RCPT}: ") for m in messages)
+
+
+def test_batch_task__one_failing_message_does_not_hold_up_the_others(
+    smtpd_server, tls_partner, rung, captured, monkeypatch
+):
+    """The smtpd's doorbell sends what queued up in one task, with the queue ids: a message
+    whose policy stage fails is logged under its own id and left to the sweep, and the next
+    one is still processed and delivered now."""
+    first, second = submit(smtpd_server), submit(smtpd_server)
+    real = processing.message_process
+
+    def fail_first(message_id, **kwargs):
+        if message_id == first.pk:
+            raise RuntimeError("spool unreadable")
+        return real(message_id, **kwargs)
+
+    monkeypatch.setattr(processing, "message_process", fail_first)
+    assert tasks.messages_process([first.pk, second.pk], [first.queue_id, second.queue_id]) == 2
+    failed = [r for r, _ in captured.lines if r.getMessage().startswith("policy stage failed")]
+    assert [r.queue_id for r in failed] == [first.queue_id]
+    assert f"delivered {RCPT}" in " ".join(
+        r.getMessage() for r, _ in captured.lines if r.queue_id == second.queue_id
+    )
+    assert len(tls_partner.wait_for(1)) == 1
+    first.refresh_from_db()
+    assert first.state == "received"  # for the sweep, once its lease runs out
