@@ -18,6 +18,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from mailgate.versions import token_read
+
 VERSION_ROW_ID = 1  # PolicyVersion is a single row
 
 
@@ -184,5 +186,4 @@ class PolicyVersion(models.Model):
     @classmethod
     def current(cls) -> str:
         """The cache key of the current ruleset: one indexed single-row query."""
-        token = cls.objects.filter(pk=VERSION_ROW_ID).values_list("token", flat=True).first()
-        return token or ""
+        return token_read(cls._meta.db_table, VERSION_ROW_ID)

@@ -8,6 +8,7 @@ block, written in it).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import queue
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from email.policy import default as email_policy
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -142,6 +144,14 @@ def recipient_domain(address: str) -> str:
         raise ValueError(f"recipient {address!r}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=16)
+def _header_class(name: str) -> Any:
+    """The `email` header class for a field name. ``header_factory(name, value)`` builds a
+    new class for every call (HeaderRegistry.__getitem__): 240 µs for a From field instead
+    of 65 µs, measured, and a sixth of the smtpd's CPU per message."""
+    return email_policy.header_factory[name]  # type: ignore[index]
+
+
 def _display(name: str, value: bytes) -> str:
     """A header value decoded for display (RFC 2047 / RFC 6532), read-only.
 
@@ -150,7 +160,7 @@ def _display(name: str, value: bytes) -> str:
     text = value.decode("utf-8", "replace")
     if len(text) <= _DECODE_MAX:
         try:
-            text = str(email_policy.header_factory(name, text))
+            text = str(_header_class(name)(name, text))
         except Exception:  # PARSE-3: a broken header is shown raw
             log.debug("cannot decode %s header", name, exc_info=True)
     cleaned = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
@@ -163,7 +173,7 @@ def _is_delivery_report(fields: dict[str, bytes]) -> bool:
     if value is None or len(value) > _DECODE_MAX:
         return False
     try:
-        header = email_policy.header_factory("content-type", value.decode("utf-8", "replace"))
+        header = _header_class("content-type")("content-type", value.decode("utf-8", "replace"))
         report_type = str(header.params.get("report-type", "")).lower()  # type: ignore[attr-defined]
         return bool(
             header.content_type == "multipart/report"  # type: ignore[attr-defined]

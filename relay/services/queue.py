@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from mailgate.logging import message_logger, queue_id_context
@@ -136,18 +136,31 @@ def message_finish_if_done(message_id: int) -> bool:
 
     One conditional UPDATE (no recipient left open) does it: the check and the change are
     atomic without a transaction around them. Only when it changed nothing (a recipient is
-    still open, or the message was done already) does a read tell which."""
-    open_left = Recipient.objects.filter(message_id=OuterRef("pk")).exclude(
-        state__in=list(FINAL_RECIPIENT_STATES)
+    still open, or the message was done already) does a read tell which. Plain SQL: this
+    runs once per delivered message, and building it with the ORM (a correlated NOT EXISTS)
+    cost more than a millisecond of the worker's CPU each time (cProfile)."""
+    final = sorted(FINAL_RECIPIENT_STATES)
+    marks = ", ".join(["%s"] * len(final))
+    message_table = connection.ops.quote_name(Message._meta.db_table)
+    recipient_table = connection.ops.quote_name(Recipient._meta.db_table)
+    none_open = (
+        f"NOT EXISTS (SELECT 1 FROM {recipient_table} r"  # noqa: S608 - names, not input
+        f" WHERE r.message_id = %s AND r.state NOT IN ({marks}))"
     )
-    finished = (
-        Message.objects.filter(pk=message_id, state=MessageState.ACTIVE)
-        .filter(~Exists(open_left))
-        .update(state=MessageState.DONE, lease_until=None, updated_at=timezone.now())
-    )
-    if finished:
-        return True
-    return Message.objects.filter(pk=message_id).filter(~Exists(open_left)).exists()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {message_table} SET state = %s, lease_until = NULL, updated_at = %s"  # noqa: S608
+            f" WHERE id = %s AND state = %s AND {none_open}",
+            [MessageState.DONE, now, message_id, MessageState.ACTIVE, message_id, *final],
+        )
+        if cursor.rowcount:
+            return True
+        cursor.execute(
+            f"SELECT 1 FROM {message_table} WHERE id = %s AND {none_open}",  # noqa: S608
+            [message_id, message_id, *final],
+        )
+        return cursor.fetchone() is not None
 
 
 def messages_claimable(message_ids: Sequence[int], *, now: dt.datetime | None = None) -> list[int]:

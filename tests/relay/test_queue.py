@@ -103,9 +103,26 @@ def test_message_finish_if_done__only_when_every_recipient_is_final():
     message = accepted("b@partner.test", "c@partner.test")
     Recipient.objects.filter(address="b@partner.test").update(state=RecipientState.DELIVERED)
     assert not queue.message_finish_if_done(message.pk)
+    assert Message.objects.get(pk=message.pk).state == MessageState.ACTIVE
+    Recipient.objects.filter(address="c@partner.test").update(state=RecipientState.HELD)
+    assert not queue.message_finish_if_done(message.pk)  # held is not final
+    before = timezone.now()
+    Message.objects.filter(pk=message.pk).update(lease_until=before)
     Recipient.objects.filter(address="c@partner.test").update(state=RecipientState.BOUNCED)
     assert queue.message_finish_if_done(message.pk)
-    assert Message.objects.get(pk=message.pk).state == MessageState.DONE
+    done = Message.objects.get(pk=message.pk)
+    assert done.state == MessageState.DONE
+    assert done.lease_until is None and done.updated_at >= before
+    assert queue.message_finish_if_done(message.pk)  # done already: still True, no change
+    assert Message.objects.get(pk=message.pk).updated_at == done.updated_at
+
+
+def test_message_finish_if_done__a_held_message_is_not_made_done():
+    message = accepted("b@partner.test")
+    Message.objects.filter(pk=message.pk).update(state=MessageState.HELD)
+    Recipient.objects.filter(message=message).update(state=RecipientState.BOUNCED)
+    assert queue.message_finish_if_done(message.pk)  # nothing open: it is finished ...
+    assert Message.objects.get(pk=message.pk).state == MessageState.HELD  # ... but stays held
 
 
 def test_sweep_targets__received_after_grace_or_expired_lease_and_due_recipients():
