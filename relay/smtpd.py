@@ -10,10 +10,14 @@ lookup is ever made); `smtpd_run` is the ``manage.py runsmtpd`` main loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
 import signal
+import socket
 import ssl
+import time
 import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,8 +49,9 @@ class SmtpdConfig:
     max_recipients: int
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     timeout: float = 120.0  # corpus LEN-2: far below aiosmtpd's 300 s
-    max_connections_per_ip: int = 20
+    max_connections_per_ip: int = 20  # per process
     require_starttls: bool = False  # RFC 3207 §4: clients need not use TLS (yet)
+    processes: int = 1  # sharing one listening socket (smtpd_run)
 
     @classmethod
     def from_settings(cls, *, tls_dir: Path | None = None, **overrides: Any) -> SmtpdConfig:
@@ -72,6 +77,7 @@ class SmtpdConfig:
             max_connections_per_ip=int(
                 getattr(settings, "MAILGATE_SMTP_MAX_CONNECTIONS_PER_IP", 20)
             ),
+            processes=max(1, int(getattr(settings, "MAILGATE_SMTPD_PROCESSES", 1))),
         )
         return replace(config, **overrides)
 
@@ -222,12 +228,18 @@ class SmtpdServer:
         self._protocols.add(protocol)
         return protocol
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on the configured address, or on `sock` (a listening socket shared by
+        several smtpd processes)."""
         # Every connection this process opens from now on commits durably (see below).
         connection_created.connect(sqlite_durable_commits, dispatch_uid=DURABLE_UID)
-        self._server = await asyncio.get_running_loop().create_server(
-            self._protocol, host=self.config.host, port=self.config.port
-        )
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            self._server = await loop.create_server(self._protocol, sock=sock)
+        else:
+            self._server = await loop.create_server(
+                self._protocol, host=self.config.host, port=self.config.port
+            )
         log.info(
             "smtpd listening on %s:%s as %s", self.config.host, self.port, self.config.hostname
         )
@@ -264,17 +276,104 @@ def sqlite_durable_commits(sender: Any, connection: Any, **_: Any) -> None:
 
 
 def smtpd_run(config: SmtpdConfig) -> None:
-    """Serve until SIGTERM or SIGINT, then stop listening and close the sessions."""
+    """Serve until SIGTERM or SIGINT, then stop listening and close the sessions.
 
-    async def main() -> None:
-        server = SmtpdServer(config)
-        await server.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        log.info("smtpd stopping")
-        await server.stop()
+    With ``processes`` > 1, the listening socket is opened here and that many processes
+    are forked to serve it (the kernel hands each connection to one of them), as Postfix
+    runs several smtpd processes: one Python process tops out at one core. This process
+    then only watches them: one that dies is started again, and SIGTERM stops them all."""
+    if config.processes <= 1:
+        asyncio.run(_serve(config))
+        return
+    sock = _listening_socket(config.host, config.port)
+    log.info("smtpd: %d processes on %s:%s", config.processes, config.host, config.port)
+    _supervise(config, sock)
 
-    asyncio.run(main())
+
+async def _serve(config: SmtpdConfig, sock: socket.socket | None = None) -> None:
+    server = SmtpdServer(config)
+    await server.start(sock)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("smtpd stopping")
+    await server.stop()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=511)
+    sock.setblocking(False)
+    return sock
+
+
+RESTART_PAUSE = 1.0  # seconds between restarts of a child that keeps dying
+
+
+def _supervise(config: SmtpdConfig, sock: socket.socket) -> None:
+    """Fork the serving processes and keep them running until SIGTERM / SIGINT."""
+    from django.db import connections
+
+    connections.close_all()  # no connection may be shared with a child
+    stopping = False
+
+    children: dict[int, int] = {}  # pid -> slot
+
+    def stop(signum: int, frame: Any) -> None:
+        # waitpid() below is resumed after a handler (PEP 475): it returns once the
+        # children, told here, have stopped.
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for slot in range(config.processes):
+        children[_fork_child(config, sock, slot)] = slot
+    while not stopping:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            break
+        slot_of = children.pop(pid, None)
+        if slot_of is None or stopping:
+            continue
+        log.error("smtpd process %d (slot %d) ended (status %d): starting another", pid,
+                  slot_of, status)  # fmt: skip
+        time.sleep(RESTART_PAUSE)
+        if not stopping:
+            children[_fork_child(config, sock, slot_of)] = slot_of
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    sock.close()
+    log.info("smtpd stopped")
+
+
+def _fork_child(config: SmtpdConfig, sock: socket.socket, slot: int) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    # The child: default signal handling until its event loop installs its own.
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        log.info("smtpd process %d of %d serving (pid %d)", slot + 1, config.processes,
+                 os.getpid())  # fmt: skip
+        asyncio.run(_serve(config, sock))
+    except BaseException:
+        log.exception("smtpd process failed")
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
