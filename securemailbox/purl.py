@@ -24,6 +24,9 @@ from .models import ItemState, SecureMessage
 
 TOKEN_BYTES = 32
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")  # one canonical form: case matters
+# What a portal request never reads (up to 256 KB of logo, the notification templates):
+# left in the database; the pages that show the logo load and cache it (views/portal_http).
+PROFILE_DEFERRED = ("profile__logo", "profile__notification_text", "profile__notification_html")
 
 
 class PurlTokenGenerator:
@@ -56,7 +59,7 @@ class PurlTokenGenerator:
             return None
         candidates = [self.hash_token(token, secret) for secret in self.hmac_secrets]
         rows = SecureMessage.objects.filter(token_hash__in=candidates).order_by()
-        for item in rows.select_related("profile"):
+        for item in rows.select_related("profile").defer(*PROFILE_DEFERRED):
             if any(hmac.compare_digest(item.token_hash, c) for c in candidates):
                 return item
         return None

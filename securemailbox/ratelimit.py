@@ -18,7 +18,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
@@ -94,8 +94,26 @@ def throttles_blocked(pairs: list[tuple[str, str]], *, now: dt.datetime | None =
     """True when any (scope, subject) is over its limit: one query for all of them."""
     now = now or timezone.now()
     keys = {_key(scope, subject, now)[0]: LIMITS[scope].count for scope, subject in pairs}
-    counts = PortalThrottle.objects.filter(key__in=list(keys)).order_by()
-    return any(count >= keys[key] for key, count in counts.values_list("key", "count"))
+    return any(count >= keys[key] for key, count in _counts(list(keys)))
+
+
+def _counts(keys: list[str]) -> list[tuple[str, int]]:
+    """The (key, count) rows for these keys. Every portal request asks this before anything
+    else, so it is one parameterised statement written out: building it with the ORM cost
+    ten times what SQLite needs to answer it."""
+    if not keys:
+        return []
+    db = connections[router.db_for_read(PortalThrottle)]
+    quote = db.ops.quote_name
+    meta = PortalThrottle._meta
+    table = quote(meta.db_table)
+    columns = {field.name: str(field.column) for field in meta.concrete_fields}
+    key, count = quote(columns["key"]), quote(columns["count"])
+    marks = ", ".join(["%s"] * len(keys))
+    sql = f"SELECT {key}, {count} FROM {table} WHERE {key} IN ({marks})"  # noqa: S608 (names)
+    with db.cursor() as cursor:
+        cursor.execute(sql, keys)
+        return [(str(k), int(c)) for k, c in cursor.fetchall()]
 
 
 def throttle_hit(*, scope: str, subject: str, now: dt.datetime | None = None) -> bool:

@@ -4,7 +4,10 @@ resolving a pURL token to its item (fail closed)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,6 +20,9 @@ from ..purl import default_token_generator
 from ..ratelimit import miss_blocked, miss_record
 
 PortalView = Callable[..., HttpResponseBase]
+LOGO_CACHE_SIZE = 64  # profiles; a logo is at most 256 KB (forms.py)
+_logo_lock = threading.Lock()
+_logo_cache: OrderedDict[tuple[int, dt.datetime, str], str] = OrderedDict()
 
 CHROME_CSP = (
     "default-src 'none'; style-src 'self'{nonce}; img-src 'self' data:; frame-src 'self'; "
@@ -80,14 +86,30 @@ def with_item(view: PortalView) -> PortalView:
     return wrapped
 
 
+def brand_logo(profile: DeliveryProfile) -> str:
+    """The profile's logo as a data: URI ("" for none). Items come without the logo's bytes
+    (purl.lookup defers them); they are read and encoded once per saved version of the
+    profile, which every change to the logo is (``updated_at``)."""
+    if not profile.logo_type:
+        return ""
+    key = (profile.pk, profile.updated_at, profile.logo_type)
+    with _logo_lock:
+        uri = _logo_cache.get(key)
+    if uri is None:
+        data = bytes(profile.logo)  # one query when deferred
+        uri = f"data:{profile.logo_type};base64,{base64.b64encode(data).decode()}" if data else ""
+        with _logo_lock:
+            _logo_cache[key] = uri
+            while len(_logo_cache) > LOGO_CACHE_SIZE:
+                _logo_cache.popitem(last=False)
+    return uri
+
+
 def brand_context(profile: DeliveryProfile) -> dict[str, Any]:
-    logo = ""
-    if profile.logo and profile.logo_type:
-        logo = f"data:{profile.logo_type};base64,{base64.b64encode(bytes(profile.logo)).decode()}"
     return {
         "brand_name": profile.organisation_name,
         "brand_colour": profile.brand_colour,
-        "brand_logo": logo,
+        "brand_logo": brand_logo(profile),
         "csp_nonce": secrets.token_urlsafe(16),
     }
 
