@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_portal.py [--clients 50] [--seconds 15] [--server gunicorn]
                                            [--workers N] [--threads 1] [--no-cache]
-                                           [--worker-class gthread|sync]
+                                           [--worker-class gthread|sync|both]
 
 A fresh SQLite database and encrypted store in a temporary directory hold one Secure
 Mailbox item whose message is about 100 KB (text, HTML and an attachment), redirected with
@@ -212,21 +212,34 @@ def main() -> int:
     # threads of one process only take turns on its GIL). The tail still depends on how the
     # keep-alive connections happen to fall among the workers.
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
+    # both (the default): gthread keeps each client's connection in the worker that accepted
+    # it; sync answers one request per connection, taken from the listen queue in arrival
+    # order by whichever worker is free (what a buffering reverse proxy in front allows).
+    parser.add_argument("--worker-class", choices=["gthread", "sync", "both"], default="both")
     parser.add_argument("--no-cache", action="store_true", help="render on every request")
     args = parser.parse_args()
 
+    classes = ["gthread", "sync"] if args.worker_class == "both" else [args.worker_class]
     base = Path(tempfile.mkdtemp(prefix="mg-bench-portal-"))
     env = environment(base, cache=not args.no_cache)
-    server = None
     try:
         token, size = prepare(base, env)
-        port = free_port()
-        server = start_server(args.server, port, env, args.workers, args.threads, args.worker_class)
+        for worker_class in classes:
+            measure(args, env, token, size, worker_class)
+        return 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], token: str, size: int,
+            worker_class: str) -> None:  # fmt: skip
+    port = free_port()
+    server = start_server(args.server, port, env, args.workers, args.threads, worker_class)
+    try:
         results = asyncio.run(load(port, token, args.clients, args.seconds))
         print(
             f"portal, {size / 1024:.0f} KB message, {args.clients} clients, {args.seconds:.0f} s, "
-            f"{args.server} ({args.workers} workers x {args.threads} threads)"
+            f"{args.server} {worker_class} ({args.workers} workers x {args.threads} threads)"
             if args.server == "gunicorn" else f"portal, {size / 1024:.0f} KB, runserver",
         )  # fmt: skip
         print(f"cpus {os.cpu_count()}, render cache {'off' if args.no_cache else 'on'}")
@@ -235,15 +248,12 @@ def main() -> int:
         print(figures("both", results["page"] + results["body"], args.seconds))
         if results["errors"]:
             print(f"non-200 answers: {len(results['errors'])} ({sorted(set(results['errors']))})")
-        return 0
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        shutil.rmtree(base, ignore_errors=True)
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 if __name__ == "__main__":

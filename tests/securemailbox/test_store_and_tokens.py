@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from securemailbox import crypto
 from securemailbox.crypto import StoreError, store_read, store_write
-from securemailbox.models import ItemState
+from securemailbox.models import ItemState, SecureMessage
 from securemailbox.purl import PurlTokenGenerator, default_token_generator, purl_for
 
 
@@ -85,3 +85,24 @@ def test_check__fails_closed_and_honours_secret_rotation(redirect, settings):
 
 def test_expiry_comparison_is_aware():
     assert timezone.now() + dt.timedelta(days=1) > timezone.now()
+
+
+@pytest.mark.django_db
+def test_lookup__the_written_out_query_gives_what_the_orm_gives(redirect, profile):
+    """purl.lookup reads the item and its profile with one SQL statement of its own: every
+    field converted as the ORM converts it, the profile's large fields loaded on demand."""
+    done = redirect()
+    profile.logo, profile.logo_type = b"\x89PNG\r\n\x1a\n", "image/png"
+    profile.save()
+    found = default_token_generator.lookup(done.token)
+    expected = SecureMessage.objects.select_related("profile").get(pk=done.item.pk)
+    assert found is not None and found.pk == expected.pk
+    for field in SecureMessage._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    assert timezone.is_aware(found.expires_at) and found.state == ItemState.ACTIVE
+    loaded = found.profile
+    assert loaded.pk == profile.pk and loaded.get_deferred_fields() == {
+        "logo", "notification_text", "notification_html"
+    }  # fmt: skip
+    assert bytes(loaded.logo) == b"\x89PNG\r\n\x1a\n"  # read when asked for
+    assert loaded.organisation_name == "Sender Corp" and loaded.updated_at == profile.updated_at
