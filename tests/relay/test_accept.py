@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -276,6 +277,48 @@ def test_doorbell__what_queued_up_meanwhile_goes_in_one_task(monkeypatch):
     assert done.wait(5)
     assert single == [(1, "Q1")]
     assert many == [([2, 3, 4], ["Q2", "Q3", "Q4"])]
+
+
+def _recording_bell(monkeypatch, linger: float) -> tuple[accept._Doorbell, list, threading.Event]:
+    batches: list[list[int]] = []
+    rang = threading.Event()
+
+    def send(message_id: int, queue_id: str) -> None:
+        batches.append([message_id])
+        rang.set()
+
+    def send_many(ids: list[int], queue_ids: list[str]) -> None:
+        assert queue_ids == [f"Q{pk}" for pk in ids]
+        batches.append(ids)
+        rang.set()
+
+    monkeypatch.setattr(accept, "task_send", send)
+    monkeypatch.setattr(accept, "tasks_send", send_many)
+    bell = accept._Doorbell()
+    bell.LINGER = linger
+    return bell, batches, rang
+
+
+def test_doorbell__while_mail_keeps_coming_it_waits_for_more_before_it_rings(monkeypatch):
+    """The last send was a moment ago: messages that arrive one by one within the linger
+    time, none during a send, still go in one task."""
+    bell, batches, rang = _recording_bell(monkeypatch, linger=2.0)
+    bell._last_send = time.monotonic()  # a send just went out: the smtpd is busy
+    for pk in (1, 2, 3):
+        bell.ring(pk, f"Q{pk}")
+        time.sleep(0.05)
+    assert rang.wait(10)
+    assert batches == [[1, 2, 3]]
+
+
+def test_doorbell__after_a_quiet_spell_a_message_goes_at_once(monkeypatch):
+    """No send for longer than the linger time: the bell rings for the message alone without
+    waiting (with a linger of a minute, waiting would fail the five-second wait)."""
+    bell, batches, rang = _recording_bell(monkeypatch, linger=60.0)
+    bell._last_send = time.monotonic() - 120.0
+    bell.ring(9, "Q9")
+    assert rang.wait(5)
+    assert batches == [[9]]
 
 
 def test_tasks_send__one_messages_process_task_with_the_queue_ids(monkeypatch):
