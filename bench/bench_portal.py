@@ -207,14 +207,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--server", choices=["gunicorn", "runserver"], default="gunicorn")
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1)
-    # One thread per worker: on 2 cores 3x1 served ~20 % more than 3x4 (5 runs each; the
-    # threads of one process only take turns on its GIL). The tail still depends on how the
-    # keep-alive connections happen to fall among the workers.
+    # The defaults of deploy/gunicorn.conf.py: min(4, 2 x CPUs + 1) workers of one thread
+    # (sync workers). Threads only take turns on their process's GIL: on 2 cores, 3x1
+    # gthread served ~20 % more than 3x4 (5 runs each).
+    parser.add_argument("--workers", type=int, default=min(4, (os.cpu_count() or 1) * 2 + 1))
     parser.add_argument("--threads", type=int, default=1)
     # both (the default): gthread keeps each client's connection in the worker that accepted
-    # it; sync answers one request per connection, taken from the listen queue in arrival
-    # order by whichever worker is free (what a buffering reverse proxy in front allows).
+    # it; sync (the deployed default) answers one request per connection, taken from the
+    # listen queue in arrival order by whichever worker is free (behind a buffering proxy).
     parser.add_argument("--worker-class", choices=["gthread", "sync", "both"], default="both")
     parser.add_argument("--no-cache", action="store_true", help="render on every request")
     args = parser.parse_args()

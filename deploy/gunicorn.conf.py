@@ -25,7 +25,15 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = _int("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() * 2 + 1))
-threads = _int("GUNICORN_THREADS", 2)
+# Sync workers by default: each answers one request per connection, and the next request
+# waits in the listen queue for whichever worker is free, in arrival order. gthread keeps a
+# keep-alive connection in the worker that accepted it, and connections fall unevenly
+# among workers: with 50 portal clients on 2 cores, p99 126 ms against 69 ms for sync
+# (bench/bench_portal.py). Sync workers must not face slow clients themselves: the web port
+# is published on 127.0.0.1 for the HTTPS reverse proxy in front, which buffers (nginx does
+# by default). GUNICORN_THREADS above 1 selects gthread.
+threads = _int("GUNICORN_THREADS", 1)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or ("sync" if threads == 1 else "gthread")
 timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = 30
 keepalive = 5
