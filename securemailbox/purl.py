@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import Field, Model
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -38,25 +38,25 @@ class _Columns:
     Python ones: the converters the ORM's compiler would apply (SQLite hands datetimes back
     as text, for one)."""
 
-    def __init__(self, model: type[Model], alias: str, skip: tuple[str, ...], db: Any) -> None:
+    def __init__(self, model: type[Model], table: str, skip: tuple[str, ...], db: Any) -> None:
         self.model = model
-        self.fields: list[Field[Any, Any]] = [
-            f for f in model._meta.concrete_fields if f.name not in skip
-        ]
-        self.attnames = [f.attname for f in self.fields]
-        self.sql = ", ".join(f"{alias}.{db.ops.quote_name(f.column)}" for f in self.fields)
-        self._converters = [
-            (i, f.get_col(alias), [*db.ops.get_db_converters(f.get_col(alias)),
-                                   *f.get_db_converters(db)])
-            for i, f in enumerate(self.fields)
-        ]  # fmt: skip
-        self._converters = [entry for entry in self._converters if entry[2]]
+        fields = [f for f in model._meta.concrete_fields if f.name not in skip]
+        self.width = len(fields)
+        self.attnames = [f.attname for f in fields]
+        self.sql = ", ".join(f"{table}.{db.ops.quote_name(f.column)}" for f in fields)
+        converters = []
+        for i, field in enumerate(fields):
+            column = field.get_col(table)
+            found = [*db.ops.get_db_converters(column), *field.get_db_converters(db)]
+            if found:
+                converters.append((i, column, found))
+        self._converters = converters
 
-    def build(self, alias: str, db: Any, values: list[Any]) -> Model:
-        for i, expression, converters in self._converters:
+    def build(self, db: Any, values: list[Any]) -> Model:
+        for i, column, converters in self._converters:
             for convert in converters:
-                values[i] = convert(values[i], expression, db)
-        return self.model.from_db(alias, self.attnames, values)  # missing fields: deferred
+                values[i] = convert(values[i], column, db)
+        return self.model.from_db(db.alias, self.attnames, values)  # missing: deferred
 
 
 @functools.lru_cache(maxsize=16)
@@ -110,19 +110,18 @@ class PurlTokenGenerator:
         if not isinstance(token, str) or not TOKEN_RE.match(token):
             return None
         candidates = [self.hash_token(token, secret) for secret in self.hmac_secrets]
-        alias = router.db_for_read(SecureMessage)
-        db = connections[alias]
+        db = connections[router.db_for_read(SecureMessage)]
         sql, item_columns, profile_columns = _lookup_query(db, len(candidates))
         with db.cursor() as cursor:
             cursor.execute(sql, candidates)
             rows = cursor.fetchall()
-        width = len(item_columns.fields)
+        width = item_columns.width
         for row in rows:
             values = list(row)
-            item = item_columns.build(alias, db, values[:width])
+            item = item_columns.build(db, values[:width])
             if not any(hmac.compare_digest(item.token_hash, c) for c in candidates):  # type: ignore[attr-defined]
                 continue
-            profile = profile_columns.build(alias, db, values[width:])
+            profile = profile_columns.build(db, values[width:])
             SecureMessage._meta.get_field("profile").set_cached_value(item, profile)  # type: ignore[union-attr]
             return item  # type: ignore[return-value]
         return None
