@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, transaction
 
-from relay.models import Message, Recipient
+from relay.models import Message
 from relay.received import header_block, own_received_ids, received_build
 from relay.services import accept
 from relay.services.accept import message_accept, queue_id_new
@@ -144,10 +144,13 @@ def test_is_dsn(spool_dir, rung, sender, content_type, is_dsn):
 
 @pytest.mark.django_db
 def test_database_failure__spool_error_and_file_removed(spool_dir, rung, monkeypatch):
-    def broken(*args, **kwargs):
+    real_insert = accept._insert
+
+    def broken(message, recipients):
+        real_insert(message, [])  # the message row is written, then the database fails
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(Recipient.objects, "bulk_create", broken)
+    monkeypatch.setattr(accept, "_insert", broken)
     with pytest.raises(SpoolError, match="database is locked"):
         accept_one()
     assert spool_files(spool_dir) == []
@@ -343,3 +346,24 @@ def test_task_send__uses_the_task_name_and_carries_the_queue_id(monkeypatch):
     monkeypatch.setattr("celery.current_app", App())
     accept.task_send(7, "Q7")
     assert calls == [("relay.tasks.message_process", [7, "Q7"], {"retry": False})]
+
+
+@pytest.mark.django_db
+def test_rows__the_written_out_inserts_store_what_the_orm_would(spool_dir):
+    """accept._insert writes the rows with SQL of its own: every column is what
+    Model.save / bulk_create would have written (defaults, auto_now_add, JSON, the link)."""
+    parent = accept_one()
+    message = message_accept(
+        raw=RAW, envelope_sender="a@sender.test", recipients=["x@one.test", "y@two.test"],
+        client_ip="127.0.0.10", tags=["Secure Collaboration: PURL", "t2"], parent=parent,
+        relation="dsn",
+    )  # fmt: skip
+    stored = Message.objects.get(pk=message.pk)
+    for field in Message._meta.concrete_fields:
+        assert getattr(stored, field.attname) == getattr(message, field.attname), field.name
+    assert stored.state == "received" and stored.tags == ["Secure Collaboration: PURL", "t2"]
+    assert stored.parent_id == parent.pk and stored.created_at is not None
+    assert stored.verdict == {} and stored.policy_trace == [] and stored.lease_until is None
+    rows = list(stored.recipients.order_by("id").values_list("address", "domain", "state"))
+    assert rows == [("x@one.test", "one.test", "queued"), ("y@two.test", "two.test", "queued")]
+    assert all(r.attempts == 0 and r.next_attempt_at is None for r in stored.recipients.all())

@@ -82,12 +82,17 @@ def test_storage_failure__451_and_nothing_written(smtpd_server, settings, tmp_pa
 
 
 def test_database_failure__451_and_spool_file_removed(smtpd_server, smtpd_spool, monkeypatch):
-    def broken(*args, **kwargs):
+    from relay.services import accept
+
+    real_insert = accept._insert
+
+    def broken(message, recipients):
         from django.db import OperationalError
 
+        real_insert(message, [])  # the message row is written, then the database fails
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(Recipient.objects, "bulk_create", broken)
+    monkeypatch.setattr(accept, "_insert", broken)
     with RawClient(smtpd_server.address) as client:
         assert submit_raw(client, BODY)[0] == 451
     assert Message.objects.count() == 0
