@@ -20,9 +20,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import Model
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+
+from mailgate.rows import ModelColumns, model_columns
 
 from .models import DeliveryProfile, ItemState, SecureMessage
 
@@ -33,41 +34,14 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")  # one canonical form: case matte
 PROFILE_DEFERRED = ("profile__logo", "profile__notification_text", "profile__notification_html")
 
 
-class _Columns:
-    """The selected fields of one model in the lookup, and how to turn their values into
-    Python ones: the converters the ORM's compiler would apply (SQLite hands datetimes back
-    as text, for one)."""
-
-    def __init__(self, model: type[Model], table: str, skip: tuple[str, ...], db: Any) -> None:
-        self.model = model
-        fields = [f for f in model._meta.concrete_fields if f.name not in skip]
-        self.width = len(fields)
-        self.attnames = [f.attname for f in fields]
-        self.sql = ", ".join(f"{table}.{db.ops.quote_name(f.column)}" for f in fields)
-        converters = []
-        for i, field in enumerate(fields):
-            column = field.get_col(table)
-            found = [*db.ops.get_db_converters(column), *field.get_db_converters(db)]
-            if found:
-                converters.append((i, column, found))
-        self._converters = converters
-
-    def build(self, db: Any, values: list[Any]) -> Model:
-        for i, column, converters in self._converters:
-            for convert in converters:
-                values[i] = convert(values[i], column, db)
-        return self.model.from_db(db.alias, self.attnames, values)  # missing: deferred
-
-
 @functools.lru_cache(maxsize=16)
-def _lookup_query(db: Any, candidates: int) -> tuple[str, _Columns, _Columns]:
-    """The item-with-profile query for `candidates` HMACs, written once per connection (a
-    thread's: the converters are its backend's). The ORM took about a quarter of a portal
-    request building it (py-spy on gunicorn)."""
+def _lookup_query(db: Any, candidates: int) -> tuple[str, ModelColumns, ModelColumns]:
+    """The item-with-profile query for `candidates` HMACs, written once per connection. The
+    ORM took about a quarter of a portal request building it (py-spy on gunicorn)."""
     quote = db.ops.quote_name
-    item = _Columns(SecureMessage, "i", (), db)
+    item = model_columns(SecureMessage, db, "i")
     skip = tuple(name.removeprefix("profile__") for name in PROFILE_DEFERRED)
-    profile = _Columns(DeliveryProfile, "p", skip, db)
+    profile = model_columns(DeliveryProfile, db, "p", skip)
     item_meta, profile_meta = SecureMessage._meta, DeliveryProfile._meta
     profile_fk = quote(str(item_meta.get_field("profile").column))
     token_hash = quote(str(item_meta.get_field("token_hash").column))

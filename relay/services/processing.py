@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailgate.logging import message_logger
+from mailgate.rows import rows_select
 from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.services import queue
 from relay.services.bounce import Failure, message_bounce
@@ -36,7 +37,12 @@ def message_process(message_id: int, *, deliver_now: bool = False) -> str:
     Should this run die, their lease runs out and the sweep hands them out again."""
     if not queue.message_claim(message_id):
         return "not-claimed"
-    message = Message.objects.get(pk=message_id)
+    # Written-out reads (mailgate.rows): these two ran for every message at ~0.3 ms of the
+    # worker's CPU each through the ORM.
+    found = rows_select(Message, "t.id = %s", [message_id])
+    if not found:
+        raise Message.DoesNotExist(f"message {message_id} is gone")
+    message = found[0]
     # hop_count includes the Received header we prepended: the limit is on those the
     # message arrived with.
     arrived = message.hop_count - 1
@@ -53,7 +59,10 @@ def message_process(message_id: int, *, deliver_now: bool = False) -> str:
         return "held"
     from policies.services import policies_evaluate  # the policies app owns evaluation
 
-    recipients = list(message.recipients.order_by("id"))
+    recipients = rows_select(Recipient, "t.message_id = %s", [message.pk], order_by="t.id")
+    link = Recipient._meta.get_field("message")
+    for recipient in recipients:
+        link.set_cached_value(recipient, message)  # type: ignore[union-attr]
     verdict = policies_evaluate(message, recipients=[r.address for r in recipients])
     queued = [r for r in recipients if r.state == RecipientState.QUEUED]
     try:
