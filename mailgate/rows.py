@@ -71,3 +71,30 @@ def rows_select(
         cursor.execute(sql, list(params))
         rows = cursor.fetchall()
     return [columns.build(db, list(row)) for row in rows]
+
+
+def rows_update(
+    model: type[Model], values: dict[str, Any], where: str, params: Sequence[Any]
+) -> int:
+    """``UPDATE <model's table> SET <values> WHERE <where>``; the number of rows changed.
+
+    As ``QuerySet.update``: each value goes through its field's ``get_db_prep_save`` (JSON,
+    datetimes), and no ``auto_now`` field is touched unless it is in `values`. `where` is
+    SQL over the bare column names with ``%s`` placeholders, written by the caller; its
+    `params` must already be database values (see `db_value`)."""
+    db = connections[router.db_for_write(model)]
+    quote = db.ops.quote_name
+    fields: list[Any] = [model._meta.get_field(name) for name in values]
+    sets = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    prepared = [f.get_db_prep_save(v, db) for f, v in zip(fields, values.values(), strict=True)]
+    table = quote(model._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {sets} WHERE {where}", [*prepared, *params])  # noqa: S608
+        return int(cursor.rowcount)
+
+
+def db_value(model: type[Model], name: str, value: Any) -> Any:
+    """`value` as the database compares it in the column of field `name` (a `where` param)."""
+    db = connections[router.db_for_write(model)]
+    field: Any = model._meta.get_field(name)
+    return field.get_db_prep_value(value, db, prepared=False)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailgate.logging import message_logger
-from mailgate.rows import rows_select
+from mailgate.rows import rows_select, rows_update
 from relay.models import Message, MessageState, Recipient, RecipientState
 from relay.services import queue
 from relay.services.bounce import Failure, message_bounce
@@ -146,15 +146,21 @@ def _apply(
             _enqueue_deliver_if_due(message)
         return "redirected"
     _set_state(message, MessageState.ACTIVE, fields)
-    waiting = Recipient.objects.filter(pk__in=[r.pk for r in recipients])
     if claim:
         lease = now + queue.lease_delta()
-        waiting.update(state=RecipientState.DELIVERING, lease_until=lease, next_attempt_at=now)
+        if recipients:
+            claiming = {
+                "state": RecipientState.DELIVERING,
+                "lease_until": lease,
+                "next_attempt_at": now,
+            }
+            marks = ", ".join(["%s"] * len(recipients))
+            rows_update(Recipient, claiming, f"id IN ({marks})", [r.pk for r in recipients])
         for recipient in recipients:
             recipient.state, recipient.lease_until = RecipientState.DELIVERING, lease
             recipient.next_attempt_at = now
     else:
-        waiting.update(next_attempt_at=now)
+        Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(next_attempt_at=now)
         _enqueue_deliver_if_due(message)
     return "queued"
 
@@ -165,8 +171,9 @@ def _enqueue_deliver_if_due(message: Message) -> None:
 
 
 def _set_state(message: Message, state: str, fields: dict[str, Any] | None = None) -> None:
-    updated = Message.objects.filter(pk=message.pk, state=MessageState.RECEIVED).update(
-        state=state, lease_until=None, updated_at=timezone.now(), **(fields or {})
+    values = {"state": state, "lease_until": None, "updated_at": timezone.now(), **(fields or {})}
+    updated = rows_update(
+        Message, values, "id = %s AND state = %s", [message.pk, str(MessageState.RECEIVED)]
     )
     if updated != 1:  # another run finished first: roll this one back
         raise Superseded(message.queue_id)

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailgate.logging import message_logger
+from mailgate.rows import db_value, rows_update
 from relay.conncache import ConnectionCache
 from relay.delivery import Attempt, DeliveryJob, DeliveryResult, RecipientResult, deliver
 from relay.models import (
@@ -277,9 +278,14 @@ def _apply_outcome(
         fields.update(state=RecipientState.DEFERRED, next_attempt_at=now + queue.backoff(attempts))
     # Only our own claim is written (state and lease value): an admin's hold or bounce, or
     # another run that took over an expired lease, is not overwritten.
-    updated = Recipient.objects.filter(
-        pk=recipient.pk, state=RecipientState.DELIVERING, lease_until=recipient.lease_until
-    ).update(**fields)
+    # Written out (mailgate.rows): one per recipient and attempt, 0.2 ms of ORM each.
+    ours, params = "id = %s AND state = %s", [recipient.pk, str(RecipientState.DELIVERING)]
+    if recipient.lease_until is None:  # not so under a claim; as the ORM's filter would say
+        ours += " AND lease_until IS NULL"
+    else:
+        ours += " AND lease_until = %s"
+        params.append(db_value(Recipient, "lease_until", recipient.lease_until))
+    updated = rows_update(Recipient, fields, ours, params)
     recipient.state = str(fields["state"])
     recipient.attempts = attempts
     return bool(updated), (failure if updated else None)

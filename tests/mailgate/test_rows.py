@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from mailgate.rows import model_columns, rows_select
+from mailgate.rows import db_value, model_columns, rows_select, rows_update
 from relay.models import Message, Recipient
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +58,28 @@ def test_skipped_columns_are_deferred_and_loaded_when_read():
     found = columns.build(db, list(row))
     assert found.get_deferred_fields() == {"policy_trace"}
     assert found.policy_trace == [{"policy": "p1", "matched": True}]  # one more query
+
+
+def test_rows_update_prepares_values_as_the_orm_and_matches_on_database_values():
+    message = _message()
+    recipient = Recipient.objects.create(
+        message=message, address="r@x.test", domain="x.test", state="delivering",
+        lease_until=timezone.now() + dt.timedelta(minutes=1),
+    )  # fmt: skip
+    lease = db_value(Recipient, "lease_until", recipient.lease_until)
+    where = "id = %s AND state = %s AND lease_until = %s"
+    assert (
+        rows_update(Recipient, {"state": "delivered"}, where, [recipient.pk, "queued", lease]) == 0
+    )
+    changed = rows_update(
+        Recipient,
+        {"state": "delivered", "attempts": 1, "final_at": timezone.now(), "lease_until": None},
+        where,
+        [recipient.pk, "delivering", lease],
+    )
+    stored = Recipient.objects.get(pk=recipient.pk)
+    assert changed == 1 and stored.state == "delivered" and stored.lease_until is None
+    assert timezone.is_aware(stored.final_at) and stored.attempts == 1
+    trace = [{"policy": "p2", "why": 'quote " and ü'}]
+    assert rows_update(Message, {"policy_trace": trace, "tags": []}, "id = %s", [message.pk]) == 1
+    assert Message.objects.get(pk=message.pk).policy_trace == trace
