@@ -7,17 +7,14 @@ and recompiles once when something did.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from mailgate.versions import VersionedCache
 from policies.engine import PolicySpec, PolicySyntaxError, Ruleset, compile_ruleset
 
 from .models import ContentPolicy, PolicyVersion
-
-_lock = threading.Lock()
-_cache: tuple[str, Ruleset] | None = None
 
 
 class PolicyLoadError(RuntimeError):
@@ -47,23 +44,13 @@ def build_ruleset() -> Ruleset:
     return compile_ruleset(policy_specs(policy_queryset().filter(enabled=True)))
 
 
+_rulesets = VersionedCache(PolicyVersion.current, build_ruleset)
+
+
 def get_ruleset() -> Ruleset:
     """The enabled policies' ruleset, recompiled only when the version row changed."""
-    global _cache
-    # Read the version before the rows: a change in between makes the next call rebuild.
-    version = PolicyVersion.current()
-    cached = _cache
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    with _lock:
-        cached = _cache
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        ruleset = build_ruleset()
-        _cache = (version, ruleset)
-        return ruleset
+    return _rulesets.get()
 
 
 def clear_cache() -> None:
-    global _cache
-    _cache = None
+    _rulesets.clear()

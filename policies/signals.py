@@ -7,10 +7,7 @@ version exactly when they can see the new rows.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models.signals import post_delete, post_save
-
+from mailgate.versions import bump_on_change
 from relay.models import DeliveryRoute
 from securemailbox.models import DeliveryProfile
 
@@ -19,14 +16,5 @@ from .models import ContentPolicy, PolicyAction, PolicyCondition, PolicyVersion
 WATCHED = (ContentPolicy, PolicyCondition, PolicyAction, DeliveryRoute, DeliveryProfile)
 
 
-def _bump(sender: Any, raw: bool = False, **kwargs: Any) -> None:
-    if raw:  # loaddata: the fixture brings its own rows
-        return
-    PolicyVersion.bump()
-
-
 def connect() -> None:
-    for model in WATCHED:
-        uid = f"policies.bump.{model._meta.label_lower}"
-        post_save.connect(_bump, sender=model, dispatch_uid=f"{uid}.save")
-        post_delete.connect(_bump, sender=model, dispatch_uid=f"{uid}.delete")
+    bump_on_change(WATCHED, PolicyVersion.bump, "policies")

@@ -9,9 +9,9 @@ ruleset is cached the same way, policies/loader.py).
 from __future__ import annotations
 
 import ipaddress
-import threading
 from dataclasses import dataclass
 
+from mailgate.versions import VersionedCache
 from relay.hosts import HostSyntaxError, address_literal_ip, domain_to_ascii
 from relay.models import ConfigVersion, DeliveryRoute, ExternalDomain, SendingConnectionPolicy
 from relay.models.config import DEFAULT_NAME
@@ -46,38 +46,28 @@ class ConfigSnapshot:
     default_policy: SendingConnectionPolicy
 
 
-_cache: tuple[str, ConfigSnapshot] | None = None
-_lock = threading.Lock()
+def _snapshot_read() -> ConfigSnapshot:
+    return ConfigSnapshot(
+        entries={
+            entry.domain: entry
+            for entry in ExternalDomain.objects.select_related("route", "sending_policy")
+        },
+        routes={route.name: route for route in DeliveryRoute.objects.all()},
+        default_route=default_route(),
+        default_policy=default_sending_policy(),
+    )
+
+
+_snapshots = VersionedCache(ConfigVersion.current, _snapshot_read)
 
 
 def config_snapshot() -> ConfigSnapshot:
     """The current configuration: rebuilt only when the version row changed."""
-    global _cache
-    # The version is read before the rows: a change in between makes the next call rebuild.
-    version = ConfigVersion.current()
-    cached = _cache
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    with _lock:
-        cached = _cache
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        snapshot = ConfigSnapshot(
-            entries={
-                entry.domain: entry
-                for entry in ExternalDomain.objects.select_related("route", "sending_policy")
-            },
-            routes={route.name: route for route in DeliveryRoute.objects.all()},
-            default_route=default_route(),
-            default_policy=default_sending_policy(),
-        )
-        _cache = (version, snapshot)
-        return snapshot
+    return _snapshots.get()
 
 
 def clear_cache() -> None:
-    global _cache
-    _cache = None
+    _snapshots.clear()
 
 
 def _ip_host_match(domain: str, entries: dict[str, ExternalDomain]) -> ExternalDomain | None:
