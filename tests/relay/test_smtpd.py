@@ -303,30 +303,9 @@ def test_25_mb_message__stored_without_extra_copies(smtpd_server):
         assert stored.read(14) == b"Subject: big\r\n"[:14]
 
 
-def test_smtpd_connections_commit_with_full_sync_on_sqlite(smtpd_server):
-    """A 250 survives a power loss: once the smtpd runs, the connections of its process
-    fsync the WAL per commit (the shared default, NORMAL, may roll the last commits back
-    after a power loss). PostgreSQL keeps its server setting."""
-    from django.db import connections
-
-    connection = connections.create_connection("default")  # opened while the smtpd runs
-    try:
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                cursor.execute("PRAGMA synchronous")
-                assert cursor.fetchone()[0] == 2  # FULL (the settings say NORMAL: 1)
-            else:
-                # PostgreSQL's commit durability is the server's setting: left as it is.
-                cursor.execute(
-                    "SELECT setting, reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
-                )
-                setting, configured = cursor.fetchone()
-                assert setting == configured
-    finally:
-        connection.close()
-
-
-def test_other_processes_keep_the_shared_sqlite_setting():
+def _commit_durability_is(sqlite_synchronous: int) -> None:
+    """A new connection of this process commits with `sqlite_synchronous` on SQLite; on
+    PostgreSQL commit durability is the server's setting, left as it is."""
     from django.db import connections
 
     connection = connections.create_connection("default")
@@ -334,9 +313,8 @@ def test_other_processes_keep_the_shared_sqlite_setting():
         with connection.cursor() as cursor:
             if connection.vendor == "sqlite":
                 cursor.execute("PRAGMA synchronous")
-                assert cursor.fetchone()[0] == 1  # NORMAL: no smtpd runs in this test
+                assert cursor.fetchone()[0] == sqlite_synchronous
             else:
-                # PostgreSQL's commit durability is the server's setting: left as it is.
                 cursor.execute(
                     "SELECT setting, reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
                 )
@@ -344,3 +322,14 @@ def test_other_processes_keep_the_shared_sqlite_setting():
                 assert setting == configured
     finally:
         connection.close()
+
+
+def test_smtpd_connections_commit_with_full_sync_on_sqlite(smtpd_server):
+    """A 250 survives a power loss: once the smtpd runs, the connections of its process
+    fsync the WAL per commit (the shared default, NORMAL, may roll the last commits back
+    after a power loss). PostgreSQL keeps its server setting."""
+    _commit_durability_is(2)  # FULL, for a connection opened while the smtpd runs
+
+
+def test_other_processes_keep_the_shared_sqlite_setting():
+    _commit_durability_is(1)  # NORMAL, from the settings: no smtpd runs in this test
