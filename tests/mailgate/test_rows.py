@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from mailgate.rows import db_value, model_columns, rows_select, rows_update
+from mailgate.rows import db_value, model_columns, row_insert, rows_insert, rows_select, rows_update
 from relay.models import Message, Recipient
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +83,18 @@ def test_rows_update_prepares_values_as_the_orm_and_matches_on_database_values()
     trace = [{"policy": "p2", "why": 'quote " and ü'}]
     assert rows_update(Message, {"policy_trace": trace, "tags": []}, "id = %s", [message.pk]) == 1
     assert Message.objects.get(pk=message.pk).policy_trace == trace
+
+
+def test_row_insert_and_rows_insert_store_what_save_and_bulk_create_would():
+    message = Message(queue_id="01TESTROWS000002", envelope_sender="", spool_name="x.eml")
+    row_insert(message)
+    assert message.pk is not None and message._state.adding is False
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.state == "received" and stored.tags == [] and stored.created_at is not None
+    assert stored.created_at == message.created_at  # auto_now_add set on the object too
+    recipients = [Recipient(message=message, address=f"{n}@x.test", domain="x.test") for n in "ab"]
+    rows_insert(Recipient, recipients)
+    rows_insert(Recipient, [])  # nothing to do
+    assert list(stored.recipients.order_by("id").values_list("address", "state")) == [
+        ("a@x.test", "queued"), ("b@x.test", "queued")
+    ]  # fmt: skip
